@@ -1,0 +1,516 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Configuration configures the event log.
+type Configuration struct {
+	// URL of an external NATS server or cluster (comma separated). Empty
+	// runs the embedded server.
+	URL string `yaml:"url"`
+	// Embedded configures the in-process server used when URL is empty.
+	Embedded EmbeddedConfiguration `yaml:"embedded"`
+	// Partitions is the number of partitions of every kind's subjects.
+	Partitions int `yaml:"partitions"`
+	// Replicas is the JetStream replica count of each stream (1 for the
+	// embedded server, 3 on a cluster).
+	Replicas int `yaml:"replicas"`
+	// DuplicateWindow is how long JetStream remembers message IDs to drop
+	// re-published events.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// Retention bounds each stream.
+	Retention RetentionConfiguration `yaml:"retention"`
+	// PublishTimeout bounds one publish when the caller's context has none.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// EmbeddedConfiguration configures the embedded NATS server.
+type EmbeddedConfiguration struct {
+	// Listen is the client address other processes (sensors, `vigil
+	// alerts tail`) connect to, for example 127.0.0.1:4222. Empty serves
+	// this process only.
+	Listen string `yaml:"listen"`
+	// StoreDir holds JetStream's files. Empty means <data>/jetstream.
+	StoreDir string `yaml:"store_dir"`
+	// MaxStoreBytes bounds JetStream's file storage.
+	MaxStoreBytes int64 `yaml:"max_store_bytes"`
+}
+
+// DefaultConfiguration runs the embedded server for this process only.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		Partitions:      DefaultPartitions,
+		Replicas:        1,
+		DuplicateWindow: 2 * time.Hour,
+		Retention:       DefaultRetention(),
+		PublishTimeout:  10 * time.Second,
+		Embedded:        EmbeddedConfiguration{MaxStoreBytes: 64 << 30},
+	}
+}
+
+// Validate reports every problem of the configuration, naming fields
+// relative to the events section.
+func (c Configuration) Validate() []error {
+	var errs []error
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions: %d is outside 1..1024", c.Partitions))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas: %d is outside 1..5", c.Replicas))
+	}
+	if c.URL == "" && c.Replicas != 1 {
+		errs = append(errs, fmt.Errorf("replicas: the embedded server holds one replica, not %d (set url for a cluster)", c.Replicas))
+	}
+	if c.DuplicateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("duplicate_window: must be positive, got %s", c.DuplicateWindow))
+	}
+	if c.PublishTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("publish_timeout: must be positive, got %s", c.PublishTimeout))
+	}
+	for _, s := range []struct {
+		name string
+		l    StreamLimits
+	}{{"sensor", c.Retention.Sensor}, {"analytics", c.Retention.Analytics}, {"alerts", c.Retention.Alerts}, {"enforce", c.Retention.Enforce}} {
+		if s.l.MaxAge <= 0 {
+			errs = append(errs, fmt.Errorf("retention.%s.max_age: must be positive, got %s", s.name, s.l.MaxAge))
+		} else if s.l.MaxAge < c.DuplicateWindow {
+			errs = append(errs, fmt.Errorf("retention.%s.max_age: %s is shorter than duplicate_window %s", s.name, s.l.MaxAge, c.DuplicateWindow))
+		}
+		if s.l.MaxBytes <= 0 {
+			errs = append(errs, fmt.Errorf("retention.%s.max_bytes: must be positive, got %d", s.name, s.l.MaxBytes))
+		}
+	}
+	if c.URL == "" && c.Embedded.MaxStoreBytes <= 0 {
+		errs = append(errs, fmt.Errorf("embedded.max_store_bytes: must be positive, got %d", c.Embedded.MaxStoreBytes))
+	}
+	return errs
+}
+
+// Dependencies of the bus.
+type Dependencies struct {
+	Logger *slog.Logger
+	// DataDir is where the embedded server keeps JetStream files when
+	// Embedded.StoreDir is empty.
+	DataDir string
+}
+
+// BusStats counts what moved through the bus. Loss is data: every failure
+// is counted here and logged once.
+type BusStats struct {
+	Published     uint64 // events stored by JetStream
+	Duplicates    uint64 // publishes JetStream dropped as already stored
+	PublishErrors uint64 // publishes that failed
+	Delivered     uint64 // messages handed to handlers and acknowledged
+	Redelivered   uint64 // messages skipped because already handled
+	Retries       uint64 // handler errors retried in place
+	Poison        uint64 // messages terminated as unprocessable
+}
+
+// Bus is the event log component: an embedded NATS server with JetStream
+// or a connection to an external one, the same code path either way.
+type Bus struct {
+	cfg    Configuration
+	logger *slog.Logger
+	store  string
+
+	server *server.Server
+	conn   *nats.Conn
+	js     jetstream.JetStream
+
+	published, duplicates, publishErrors  atomic.Uint64
+	delivered, redelivered, retries, pois atomic.Uint64
+}
+
+// NewBus returns an inert bus; Start connects.
+func NewBus(cfg Configuration, deps Dependencies) (*Bus, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("events configuration: %w", errors.Join(errs...))
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	store := cfg.Embedded.StoreDir
+	if cfg.URL == "" && store == "" {
+		if deps.DataDir == "" {
+			return nil, errors.New("events configuration: embedded server needs embedded.store_dir or a data directory")
+		}
+		store = filepath.Join(deps.DataDir, "jetstream")
+	}
+	return &Bus{cfg: cfg, logger: logger.With("component", "events"), store: store}, nil
+}
+
+// Start starts the embedded server when configured, connects, and
+// declares the v1 streams idempotently.
+func (b *Bus) Start(ctx context.Context) error {
+	url := b.cfg.URL
+	var opts []nats.Option
+	if url == "" {
+		if err := b.startEmbedded(); err != nil {
+			return err
+		}
+		url = b.server.ClientURL()
+		opts = append(opts, nats.InProcessServer(b.server))
+	}
+	opts = append(opts,
+		nats.Name("vigil"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				b.logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { b.logger.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.stopEmbedded()
+		return fmt.Errorf("connect to nats %s: %w", url, err)
+	}
+	b.conn = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Stop(ctx)
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	b.js = js
+	if err := b.declareStreams(ctx); err != nil {
+		b.Stop(ctx)
+		return err
+	}
+	return nil
+}
+
+func (b *Bus) startEmbedded() error {
+	opts := &server.Options{
+		ServerName:         "vigil-embedded",
+		JetStream:          true,
+		StoreDir:           b.store,
+		JetStreamMaxStore:  b.cfg.Embedded.MaxStoreBytes,
+		JetStreamMaxMemory: 256 << 20,
+		NoSigs:             true,
+		DontListen:         b.cfg.Embedded.Listen == "",
+		Host:               "127.0.0.1",
+		Port:               -1,
+	}
+	if l := b.cfg.Embedded.Listen; l != "" {
+		host, port, err := splitHostPort(l)
+		if err != nil {
+			return fmt.Errorf("embedded.listen %q: %w", l, err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("embedded nats: %w", err)
+	}
+	ns.SetLoggerV2(&natsLogger{b.logger.With("server", "nats")}, false, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return fmt.Errorf("embedded nats: not ready after 30s (store %s)", b.store)
+	}
+	b.server = ns
+	b.logger.Info("embedded nats started", "store", b.store, "listen", b.cfg.Embedded.Listen)
+	return nil
+}
+
+func (b *Bus) declareStreams(ctx context.Context) error {
+	for _, s := range Streams(b.cfg.Retention) {
+		_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        s.Name,
+			Description: "Vigil " + Version + " events: " + fmt.Sprint(s.Kinds),
+			Subjects:    s.Subjects(),
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    b.cfg.Replicas,
+			MaxAge:      s.Limits.MaxAge,
+			MaxBytes:    s.Limits.MaxBytes,
+			Duplicates:  b.cfg.DuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil {
+			return fmt.Errorf("declare stream %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// Stop drains the connection (pending publishes and acknowledgements are
+// sent) and shuts the embedded server down.
+func (b *Bus) Stop(ctx context.Context) error {
+	var err error
+	if b.conn != nil {
+		done := make(chan struct{})
+		b.conn.SetClosedHandler(func(*nats.Conn) { close(done) })
+		if derr := b.conn.Drain(); derr != nil {
+			b.conn.Close()
+		} else {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				b.conn.Close()
+				err = fmt.Errorf("drain nats connection: %w", ctx.Err())
+			}
+		}
+		b.conn = nil
+	}
+	b.stopEmbedded()
+	return err
+}
+
+func (b *Bus) stopEmbedded() {
+	if b.server == nil {
+		return
+	}
+	b.server.Shutdown()
+	b.server.WaitForShutdown()
+	b.server = nil
+}
+
+// ClientURL is the URL other processes use to reach the bus: the external
+// URL, or the embedded server's listen address ("" when in-process only).
+func (b *Bus) ClientURL() string {
+	if b.cfg.URL != "" {
+		return b.cfg.URL
+	}
+	if b.server == nil || b.cfg.Embedded.Listen == "" {
+		return ""
+	}
+	return b.server.ClientURL()
+}
+
+// JetStream gives tools (replay, tail) direct access to the streams.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Partitions is the configured partition count.
+func (b *Bus) Partitions() int { return b.cfg.Partitions }
+
+// Stats returns the counters.
+func (b *Bus) Stats() BusStats {
+	return BusStats{
+		Published: b.published.Load(), Duplicates: b.duplicates.Load(), PublishErrors: b.publishErrors.Load(),
+		Delivered: b.delivered.Load(), Redelivered: b.redelivered.Load(), Retries: b.retries.Load(), Poison: b.pois.Load(),
+	}
+}
+
+// Publish stores one event and returns once JetStream acknowledged it. The
+// event ID is the Nats-Msg-Id, so a re-published event is stored once.
+func (b *Bus) Publish(ctx context.Context, m Message) error {
+	data, err := m.Encode()
+	if err != nil {
+		b.publishErrors.Add(1)
+		return fmt.Errorf("publish: %w", err)
+	}
+	h := m.Meta()
+	msg := &nats.Msg{Subject: m.Subject(b.cfg.Partitions), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, h.ID)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
+		defer cancel()
+	}
+	ack, err := b.js.PublishMsg(ctx, msg)
+	if err != nil {
+		b.publishErrors.Add(1)
+		return fmt.Errorf("publish %s %s: %w", h.Kind, h.ID, err)
+	}
+	if ack.Duplicate {
+		b.duplicates.Add(1)
+	} else {
+		b.published.Add(1)
+	}
+	return nil
+}
+
+func (s ConsumerSpec) subjects() []string {
+	subjects := make([]string, len(s.Kinds))
+	for i, k := range s.Kinds {
+		subjects[i] = KindSubjects(k)
+	}
+	return subjects
+}
+
+// Consume delivers the stream's messages to h, in stream order, until ctx
+// is cancelled; it returns nil then. The durable consumer is declared (or
+// updated) first, so a restarted process resumes where it acknowledged.
+//
+// A handler error is retried in place with backoff, so a partition's order
+// is kept; a message is acknowledged only after h returned nil. A message
+// delivered again after it was handled (an acknowledgement lost in a
+// restart of the connection) is skipped by stream sequence.
+func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
+		Durable:        spec.Durable,
+		FilterSubjects: spec.subjects(),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckWait:        time.Minute,
+		MaxAckPending:  4096,
+		MaxDeliver:     -1,
+	})
+	if err != nil {
+		return fmt.Errorf("declare consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", spec.Durable, err)
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+		}
+		it.Stop()
+	}()
+	log := b.logger.With("consumer", spec.Durable, "stream", spec.Stream)
+	var last uint64
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("consume %s: %w", spec.Durable, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			b.pois.Add(1)
+			log.Error("message without metadata terminated", "err", err)
+			_ = msg.Term()
+			continue
+		}
+		seq := meta.Sequence.Stream
+		if seq <= last {
+			b.redelivered.Add(1)
+			_ = msg.Ack()
+			continue
+		}
+		hdr, err := DecodeHeader(msg.Data())
+		if err != nil {
+			b.pois.Add(1)
+			log.Error("undecodable event terminated", "seq", seq, "subject", msg.Subject(), "err", err)
+			_ = msg.TermWithReason(err.Error())
+			last = seq
+			continue
+		}
+		d := Delivery{
+			Stream: spec.Stream, Seq: seq, Subject: msg.Subject(), Header: hdr,
+			Data: msg.Data(), Redelivered: meta.NumDelivered > 1,
+		}
+		if !b.handle(ctx, log, msg, d, h) {
+			return nil // cancelled: the message stays unacknowledged and is redelivered
+		}
+		last = seq
+	}
+}
+
+// handle runs h until it succeeds, reports poison, or ctx ends; it returns
+// false when ctx ended first.
+func (b *Bus) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, d Delivery, h Handler) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		err := h(ctx, d)
+		switch {
+		case err == nil:
+			b.delivered.Add(1)
+			if aerr := msg.Ack(); aerr != nil {
+				log.Warn("ack failed; the message will be redelivered and skipped", "seq", d.Seq, "err", aerr)
+			}
+			return true
+		case errors.Is(err, ErrPoison):
+			b.pois.Add(1)
+			log.Error("event terminated as unprocessable", "seq", d.Seq, "id", d.Header.ID, "kind", d.Header.Kind, "err", err)
+			_ = msg.TermWithReason(err.Error())
+			return true
+		case ctx.Err() != nil:
+			return false
+		}
+		b.retries.Add(1)
+		log.Warn("handler failed, retrying", "seq", d.Seq, "id", d.Header.ID, "err", err, "backoff", backoff)
+		_ = msg.InProgress()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// WaitCaughtUp blocks until the durable consumer has acknowledged every
+// message of its stream that matches its filter. Offline analysis uses it
+// to drain the pipeline stage by stage.
+func (b *Bus) WaitCaughtUp(ctx context.Context, stream, durable string) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cons, err := b.js.Consumer(ctx, stream, durable)
+		if err == nil {
+			var info *jetstream.ConsumerInfo
+			info, err = cons.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return nil
+			}
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("wait for consumer %s: %w", durable, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for consumer %s: %w", durable, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Read calls fn for every message of the stream that matches kinds and was
+// stored before the call, in stream order, with an ephemeral ordered
+// consumer. Reports and replay use it.
+func (b *Bus) Read(ctx context.Context, stream string, kinds []Kind, fn func(Delivery) error) error {
+	spec := ConsumerSpec{Stream: stream, Kinds: kinds}
+	cons, err := b.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: spec.subjects()})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	for {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		hdr, err := DecodeHeader(msg.Data())
+		if err != nil {
+			return fmt.Errorf("read %s seq %d: %w", stream, meta.Sequence.Stream, err)
+		}
+		if err := fn(Delivery{Stream: stream, Seq: meta.Sequence.Stream, Subject: msg.Subject(), Header: hdr, Data: msg.Data()}); err != nil {
+			return err
+		}
+		if meta.NumPending == 0 {
+			return nil
+		}
+	}
+}

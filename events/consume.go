@@ -1,0 +1,44 @@
+package events
+
+import (
+	"context"
+	"errors"
+)
+
+// Delivery is one message handed to a consumer's handler.
+type Delivery struct {
+	// Stream and Seq locate the message in JetStream; Seq increases along
+	// the stream and is what projections checkpoint.
+	Stream string
+	Seq    uint64
+	// Subject the message was published on.
+	Subject string
+	// Header is the decoded event header; Data the whole JSON payload,
+	// valid only during the handler call.
+	Header Header
+	Data   []byte
+	// Redelivered is true when JetStream delivered this message before.
+	Redelivered bool
+}
+
+// Handler processes one delivery. The message is acknowledged only after
+// the handler returns nil, so a handler must make its work durable (or
+// publish its output and wait for the stream's acknowledgement) before it
+// returns. A handler error is retried in place, keeping the order of the
+// partition, unless it wraps ErrPoison.
+type Handler func(ctx context.Context, d Delivery) error
+
+// ErrPoison marks a message that can never be processed (a payload that
+// does not decode, a version this build does not read). It is terminated
+// instead of retried, counted and logged: reported, never silently lost.
+var ErrPoison = errors.New("poison message")
+
+// ConsumerSpec declares a durable consumer.
+type ConsumerSpec struct {
+	// Stream is the stream name (see Streams).
+	Stream string
+	// Durable is the consumer's durable name; it survives restarts.
+	Durable string
+	// Kinds filters the stream to these kinds; empty means all.
+	Kinds []Kind
+}
