@@ -1,0 +1,146 @@
+package baseline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/vigil-health/vigil/events"
+)
+
+// Bus is what the baseline engine needs of the event log.
+type Bus interface {
+	Publish(ctx context.Context, m events.Message) error
+	Consume(ctx context.Context, spec events.ConsumerSpec, h events.Handler) error
+}
+
+// Dependencies of the component.
+type Dependencies struct {
+	Logger *slog.Logger
+	Bus    Bus
+	// Source names this engine in the events it produces.
+	Source events.Source
+}
+
+// Durable is the name of the baseline's JetStream consumer.
+const Durable = "baseline"
+
+// Component consumes flows and observations and publishes deviations.
+type Component struct {
+	cfg    Configuration
+	deps   Dependencies
+	logger *slog.Logger
+
+	mu    sync.Mutex // guards model against Stats readers
+	model *Model
+
+	// pending holds deviations computed for the delivery at pendingSeq
+	// whose publication failed, so a retry publishes them instead of
+	// feeding the model the same flow twice.
+	pendingSeq uint64
+	pending    []events.Event[events.Deviation]
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// New returns an inert component.
+func New(cfg Configuration, deps Dependencies) (*Component, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("baseline configuration: %w", errors.Join(errs...))
+	}
+	if deps.Bus == nil {
+		return nil, errors.New("baseline: no bus")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	deps.Source.Component = "baseline"
+	return &Component{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "baseline"),
+		model: NewModel(cfg, deps.Source)}, nil
+}
+
+// Start begins consuming.
+func (c *Component) Start(ctx context.Context) error {
+	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.done = make(chan error, 1)
+	go func() {
+		c.done <- c.deps.Bus.Consume(ctx, events.ConsumerSpec{
+			Stream: events.StreamSensor, Durable: Durable,
+			Kinds: []events.Kind{events.KindFlow, events.KindObservation},
+		}, c.handle)
+	}()
+	return nil
+}
+
+// Stop stops consuming and waits for the handler in progress.
+func (c *Component) Stop(ctx context.Context) error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	select {
+	case err := <-c.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("stop baseline: %w", ctx.Err())
+	}
+}
+
+// Stats returns the model's counters.
+func (c *Component) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.model.Stats()
+}
+
+// Devices returns the readiness of every modelled device.
+func (c *Component) Devices() []Readiness {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.model.Devices()
+}
+
+func (c *Component) handle(ctx context.Context, d events.Delivery) error {
+	if c.pending != nil && c.pendingSeq == d.Seq {
+		return c.publish(ctx, d.Seq, c.pending)
+	}
+	var out []events.Event[events.Deviation]
+	switch d.Header.Kind {
+	case events.KindFlow:
+		ev, err := events.Decode[events.Flow](d.Data)
+		if err != nil {
+			return errors.Join(events.ErrPoison, err)
+		}
+		c.mu.Lock()
+		out = c.model.ObserveFlow(ev)
+		c.mu.Unlock()
+	case events.KindObservation:
+		ev, err := events.Decode[events.Observation](d.Data)
+		if err != nil {
+			return errors.Join(events.ErrPoison, err)
+		}
+		c.mu.Lock()
+		c.model.ObserveAttribute(ev)
+		c.mu.Unlock()
+	default:
+		return nil
+	}
+	return c.publish(ctx, d.Seq, out)
+}
+
+// publish sends the deviations before the flow is acknowledged. On failure
+// they are kept for the retry of the same delivery; deviation IDs are
+// content-derived, so those already stored are de-duplicated by JetStream.
+func (c *Component) publish(ctx context.Context, seq uint64, out []events.Event[events.Deviation]) error {
+	for _, dv := range out {
+		if err := c.deps.Bus.Publish(ctx, dv); err != nil {
+			c.pendingSeq, c.pending = seq, out
+			return fmt.Errorf("publish deviation: %w", err)
+		}
+	}
+	c.pending = nil
+	return nil
+}

@@ -1,0 +1,527 @@
+// Package baseline learns how each device normally communicates and turns
+// departures from it into deviation events.
+//
+// The Model is the deterministic core: it is fed flow and observation
+// events in stream order and returns deviations, with event time (never the
+// wall clock) driving learning windows, so replaying a capture gives the
+// same deviations. The Component wires a Model to the event bus.
+package baseline
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-health/vigil/events"
+)
+
+// Configuration of the baseline engine.
+type Configuration struct {
+	// Learning is the learning window in event time, measured from the first
+	// flow seen. A device first seen after the window learns for the same
+	// duration from its own first sighting.
+	Learning time.Duration `yaml:"learning"`
+	// ScanWindow and ScanThreshold detect scanning: ScanThreshold distinct
+	// (peer, port) targets attempted by one device within ScanWindow.
+	ScanWindow    time.Duration `yaml:"scan_window"`
+	ScanThreshold int           `yaml:"scan_threshold"`
+	// MaxEdgesPerDevice bounds the memory of one device's model; edges past
+	// it are not learned, and counted.
+	MaxEdgesPerDevice int `yaml:"max_edges_per_device"`
+	// MaxDevices bounds the number of devices modelled.
+	MaxDevices int `yaml:"max_devices"`
+}
+
+// DefaultConfiguration learns for a day and reports 25 targets in a minute
+// as a scan.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		Learning:          24 * time.Hour,
+		ScanWindow:        time.Minute,
+		ScanThreshold:     25,
+		MaxEdgesPerDevice: 4096,
+		MaxDevices:        100_000,
+	}
+}
+
+// Validate reports every problem, naming fields within the section.
+func (c Configuration) Validate() []error {
+	var errs []error
+	if c.Learning <= 0 {
+		errs = append(errs, fmt.Errorf("learning: must be positive, got %s", c.Learning))
+	}
+	if c.ScanWindow <= 0 {
+		errs = append(errs, fmt.Errorf("scan_window: must be positive, got %s", c.ScanWindow))
+	}
+	if c.ScanThreshold < 2 {
+		errs = append(errs, fmt.Errorf("scan_threshold: must be at least 2, got %d", c.ScanThreshold))
+	}
+	if c.MaxEdgesPerDevice < 1 {
+		errs = append(errs, fmt.Errorf("max_edges_per_device: must be positive, got %d", c.MaxEdgesPerDevice))
+	}
+	if c.MaxDevices < 1 {
+		errs = append(errs, fmt.Errorf("max_devices: must be positive, got %d", c.MaxDevices))
+	}
+	return errs
+}
+
+type edgeKey struct {
+	peer      string
+	transport string
+	port      uint16
+}
+
+type serviceKey struct {
+	transport string
+	port      uint16
+}
+
+type target struct {
+	peer string
+	port uint16
+}
+
+// device is the model of one device.
+type device struct {
+	key        string
+	mac        string
+	vlan       uint16
+	ips        []string
+	attrs      map[string]string
+	firstSeen  time.Time
+	learnUntil time.Time // zero until the global window is known
+	flows      uint64
+
+	peers    map[string]struct{}
+	edges    map[edgeKey]string // learned outbound edges → application protocol
+	services map[serviceKey]string
+	reported map[string]struct{} // deviations already raised, so each is raised once
+	full     bool                // MaxEdgesPerDevice reached
+
+	scanStart   time.Time
+	scanTargets map[target]struct{}
+	scanPeers   map[string]struct{}
+	scanPorts   map[uint16]struct{}
+	scanRaised  bool
+}
+
+// Stats describe the model's size and work.
+type Stats struct {
+	Devices       int    `json:"devices"`
+	Ready         int    `json:"ready"`
+	Edges         int    `json:"edges"`
+	Flows         uint64 `json:"flows"`
+	Deviations    uint64 `json:"deviations"`
+	EdgesDropped  uint64 `json:"edges_dropped"`
+	DevicesDenied uint64 `json:"devices_dropped"`
+}
+
+// Model is the per-device baseline. It is not safe for concurrent use: one
+// owner feeds it in stream order.
+type Model struct {
+	cfg     Configuration
+	src     events.Source
+	devices map[string]*device
+	t0      time.Time // earliest flow start seen: the start of learning
+	now     time.Time // newest event time seen
+
+	flows, deviations, edgesDropped, devicesDenied uint64
+}
+
+// NewModel returns an empty model.
+func NewModel(cfg Configuration, src events.Source) *Model {
+	return &Model{cfg: cfg, src: src, devices: map[string]*device{}}
+}
+
+// LearningEnd is the end of the global learning window, zero before the
+// first flow.
+func (m *Model) LearningEnd() time.Time {
+	if m.t0.IsZero() {
+		return time.Time{}
+	}
+	return m.t0.Add(m.cfg.Learning)
+}
+
+// Stats returns the model's counters.
+func (m *Model) Stats() Stats {
+	s := Stats{Devices: len(m.devices), Flows: m.flows, Deviations: m.deviations,
+		EdgesDropped: m.edgesDropped, DevicesDenied: m.devicesDenied}
+	for _, d := range m.devices {
+		s.Edges += len(d.edges) + len(d.services)
+		if m.ready(d, m.latest()) {
+			s.Ready++
+		}
+	}
+	return s
+}
+
+// latest is the newest event time the model has seen.
+func (m *Model) latest() time.Time { return m.now }
+
+// ObserveAttribute records a device attribute so that deviations carry an
+// up-to-date snapshot of the device.
+func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) {
+	o := ev.Body
+	d := m.device(o.Device, o.MAC, o.VLAN, ev.Time)
+	if d == nil {
+		return
+	}
+	if o.Attribute == "ip" {
+		d.addIP(o.Value)
+		return
+	}
+	d.attrs[o.Attribute] = o.Value
+}
+
+// ObserveFlow learns from or judges one flow event and returns the
+// deviations it caused, in a deterministic order.
+func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.Deviation] {
+	f := ev.Body
+	m.flows++
+	if ev.Time.After(m.now) {
+		m.now = ev.Time
+	}
+	if m.t0.IsZero() || f.Start.Before(m.t0) {
+		m.t0 = f.Start
+	}
+	var out []events.Event[events.Deviation]
+	emit := func(dv events.Deviation) {
+		m.deviations++
+		out = append(out, events.MustEvent(ev.Time, m.src, dv))
+	}
+
+	orig := m.local(f.Orig, f.VLAN, f.Start, emit, ev.Body.FlowID)
+	resp := m.local(f.Resp, f.VLAN, f.Start, emit, ev.Body.FlowID)
+
+	if orig != nil {
+		orig.flows++
+		m.scanCheck(orig, f, emit)
+	}
+	if !established(f) {
+		return out
+	}
+	if orig != nil {
+		m.outbound(orig, f, emit)
+	}
+	if resp != nil {
+		resp.flows++
+		m.inbound(resp, f, emit)
+	}
+	return out
+}
+
+// local returns the model of an endpoint that is a device on the monitored
+// network, creating it, or nil for remote and group addresses.
+func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(events.Deviation), flowID string) *device {
+	addr, err := netip.ParseAddr(ep.IP)
+	if err != nil || !isLocal(addr) || isGroupMAC(ep.MAC) {
+		return nil
+	}
+	key := events.DeviceKey(ep.MAC, ep.IP, vlan)
+	_, known := m.devices[key]
+	d := m.device(key, ep.MAC, vlan, at)
+	if d == nil {
+		return nil
+	}
+	d.addIP(ep.IP)
+	if !known && !m.LearningEnd().IsZero() && !at.Before(m.LearningEnd()) {
+		emit(events.Deviation{
+			Type:     events.DeviationNewDevice,
+			Device:   d.snapshot(),
+			Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window", d.label(), ep.IP),
+			Baseline: m.context(d, at),
+			Evidence: []string{flowID},
+		})
+		d.reported["new_device"] = struct{}{}
+	}
+	return d
+}
+
+func (m *Model) device(key, mac string, vlan uint16, at time.Time) *device {
+	if d, ok := m.devices[key]; ok {
+		return d
+	}
+	if len(m.devices) >= m.cfg.MaxDevices {
+		m.devicesDenied++
+		return nil
+	}
+	d := &device{
+		key: key, mac: strings.ToLower(mac), vlan: vlan, firstSeen: at,
+		attrs: map[string]string{}, peers: map[string]struct{}{}, edges: map[edgeKey]string{},
+		services: map[serviceKey]string{}, reported: map[string]struct{}{},
+	}
+	m.devices[key] = d
+	return d
+}
+
+// learnEnd is when the device's learning ends: the global window, or its
+// own window when it appeared after the global one.
+func (m *Model) learnEnd(d *device) time.Time {
+	global := m.LearningEnd()
+	if d.firstSeen.Before(global) {
+		return global
+	}
+	return d.firstSeen.Add(m.cfg.Learning)
+}
+
+func (m *Model) ready(d *device, at time.Time) bool { return !at.Before(m.learnEnd(d)) }
+
+func (m *Model) context(d *device, at time.Time) events.BaselineContext {
+	start := m.t0
+	if !d.firstSeen.Before(m.LearningEnd()) {
+		start = d.firstSeen
+	}
+	return events.BaselineContext{
+		Ready:         m.ready(d, at),
+		LearningStart: start,
+		LearningEnd:   m.learnEnd(d),
+		Observations:  d.flows,
+		KnownPeers:    len(d.peers),
+		KnownPorts:    len(d.services),
+	}
+}
+
+func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) {
+	peer := f.Resp.IP
+	ek := edgeKey{peer: peer, transport: f.Transport, port: f.Resp.Port}
+	if !m.ready(d, f.Start) {
+		m.learnEdge(d, ek, f.AppProto)
+		return
+	}
+	known, edgeKnown := d.edges[ek]
+	_, peerKnown := d.peers[peer]
+	dv := events.Deviation{
+		Device: d.snapshot(), Direction: "outbound", Peer: &events.Endpoint{MAC: f.Resp.MAC, IP: peer, Port: f.Resp.Port},
+		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
+		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
+	}
+	addr, _ := netip.ParseAddr(peer)
+	switch {
+	case !peerKnown && !isLocal(addr) && !addr.IsMulticast():
+		dv.Type = events.DeviationInternet
+		dv.Summary = fmt.Sprintf("%s talked to internet address %s on %s/%d, never seen while learning", d.label(), peer, f.Transport, f.Resp.Port)
+		m.raise(d, "internet|"+peer, dv, emit)
+	case !peerKnown:
+		dv.Type = events.DeviationNewPeer
+		dv.Summary = fmt.Sprintf("%s talked to new peer %s on %s/%d", d.label(), peer, f.Transport, f.Resp.Port)
+		m.raise(d, "peer|"+peer, dv, emit)
+	case !edgeKnown:
+		dv.Type = events.DeviationNewPort
+		dv.Summary = fmt.Sprintf("%s used new port %s/%d towards known peer %s", d.label(), f.Transport, f.Resp.Port, peer)
+		m.raise(d, fmt.Sprintf("edge|%s|%s|%d", peer, f.Transport, f.Resp.Port), dv, emit)
+	case known != "" && f.AppProto != "" && known != f.AppProto:
+		dv.Type = events.DeviationNewProtocol
+		dv.Summary = fmt.Sprintf("%s spoke %s instead of %s to %s on %s/%d", d.label(), f.AppProto, known, peer, f.Transport, f.Resp.Port)
+		m.raise(d, fmt.Sprintf("proto|%s|%s|%d|%s", peer, f.Transport, f.Resp.Port, f.AppProto), dv, emit)
+	}
+}
+
+func (m *Model) inbound(d *device, f events.Flow, emit func(events.Deviation)) {
+	sk := serviceKey{transport: f.Transport, port: f.Resp.Port}
+	if f.Transport != "tcp" && f.Transport != "udp" {
+		return
+	}
+	if f.Transport == "udp" && f.RespPackets == 0 {
+		return // a datagram received is not a service offered
+	}
+	if !m.ready(d, f.Start) {
+		if _, ok := d.services[sk]; !ok {
+			if d.size() >= m.cfg.MaxEdgesPerDevice {
+				m.edgesDropped++
+				d.full = true
+				return
+			}
+			d.services[sk] = f.AppProto
+		}
+		return
+	}
+	if _, ok := d.services[sk]; ok {
+		return
+	}
+	m.raise(d, fmt.Sprintf("service|%s|%d", f.Transport, f.Resp.Port), events.Deviation{
+		Type: events.DeviationNewPort, Device: d.snapshot(), Direction: "inbound",
+		Peer:      &events.Endpoint{MAC: f.Orig.MAC, IP: f.Orig.IP},
+		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
+		Summary:  fmt.Sprintf("%s answered on new service port %s/%d (client %s)", d.label(), f.Transport, f.Resp.Port, f.Orig.IP),
+		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
+	}, emit)
+}
+
+func (m *Model) learnEdge(d *device, ek edgeKey, proto string) {
+	if _, ok := d.edges[ek]; ok {
+		if d.edges[ek] == "" && proto != "" {
+			d.edges[ek] = proto
+		}
+		return
+	}
+	if d.size() >= m.cfg.MaxEdgesPerDevice {
+		m.edgesDropped++
+		d.full = true
+		return
+	}
+	d.edges[ek] = proto
+	d.peers[ek.peer] = struct{}{}
+}
+
+// raise emits a deviation once per device and key.
+func (m *Model) raise(d *device, key string, dv events.Deviation, emit func(events.Deviation)) {
+	if _, done := d.reported[key]; done {
+		return
+	}
+	d.reported[key] = struct{}{}
+	emit(dv)
+}
+
+// scanCheck counts the distinct targets a device attempts, established or
+// not, and raises one scan deviation per window past the threshold. A scan
+// is never learned as normal: it is raised during learning too, with
+// Baseline.Ready false, and the policy decides.
+func (m *Model) scanCheck(d *device, f events.Flow, emit func(events.Deviation)) {
+	if f.Transport != "tcp" && f.Transport != "udp" {
+		return
+	}
+	if d.scanTargets == nil || f.Start.Sub(d.scanStart) > m.cfg.ScanWindow || f.Start.Before(d.scanStart) && d.scanStart.Sub(f.Start) > m.cfg.ScanWindow {
+		d.scanStart = f.Start
+		d.scanTargets = map[target]struct{}{}
+		d.scanPeers = map[string]struct{}{}
+		d.scanPorts = map[uint16]struct{}{}
+		d.scanRaised = false
+	}
+	t := target{peer: f.Resp.IP, port: f.Resp.Port}
+	if _, ok := d.scanTargets[t]; ok {
+		return
+	}
+	d.scanTargets[t] = struct{}{}
+	d.scanPeers[t.peer] = struct{}{}
+	d.scanPorts[t.port] = struct{}{}
+	if d.scanRaised || len(d.scanTargets) < m.cfg.ScanThreshold {
+		return
+	}
+	d.scanRaised = true
+	m.deviationsScan(d, f, emit)
+}
+
+func (m *Model) deviationsScan(d *device, f events.Flow, emit func(events.Deviation)) {
+	peers := slices.Sorted(mapKeys(d.scanPeers))
+	dv := events.Deviation{
+		Type: events.DeviationScan, Device: d.snapshot(), Direction: "outbound",
+		Transport: f.Transport, Count: len(d.scanTargets),
+		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
+	}
+	if len(peers) == 1 {
+		dv.Peer = &events.Endpoint{MAC: f.Resp.MAC, IP: peers[0]}
+		dv.Summary = fmt.Sprintf("%s scanned %d ports of %s within %s", d.label(), len(d.scanPorts), peers[0], m.cfg.ScanWindow)
+	} else {
+		dv.Summary = fmt.Sprintf("%s scanned %d targets (%d hosts, %d ports) within %s", d.label(), len(d.scanTargets), len(peers), len(d.scanPorts), m.cfg.ScanWindow)
+	}
+	emit(dv)
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (d *device) size() int { return len(d.edges) + len(d.services) }
+
+func (d *device) addIP(ip string) {
+	if ip == "" {
+		return
+	}
+	i, found := slices.BinarySearch(d.ips, ip)
+	if !found {
+		d.ips = slices.Insert(d.ips, i, ip)
+	}
+}
+
+func (d *device) label() string {
+	if h := d.attrs["hostname"]; h != "" {
+		return h
+	}
+	if d.mac != "" {
+		return d.mac
+	}
+	if len(d.ips) > 0 {
+		return d.ips[0]
+	}
+	return d.key
+}
+
+func (d *device) snapshot() events.DeviceSnapshot {
+	s := events.DeviceSnapshot{Key: d.key, MAC: d.mac, IPs: slices.Clone(d.ips), VLAN: d.vlan}
+	if len(d.attrs) > 0 {
+		s.Attributes = make(map[string]string, len(d.attrs))
+		for k, v := range d.attrs {
+			s.Attributes[k] = v
+		}
+	}
+	return s
+}
+
+// established says whether a flow is real communication that can be
+// learned, as opposed to an attempt (a refused or unanswered connection,
+// a SYN scan): for TCP the originator acknowledged or sent data after the
+// responder answered; other transports always count.
+func established(f events.Flow) bool {
+	if f.Transport != "tcp" {
+		return true
+	}
+	if f.State == "REJ" || f.RespPackets == 0 {
+		return false
+	}
+	return strings.ContainsAny(f.History, "AD") && strings.ContainsAny(f.History, "had")
+}
+
+// isLocal says whether an address belongs to the monitored network rather
+// than the internet: private, unique local, link local, shared (CGNAT) or
+// loopback addresses.
+func isLocal(a netip.Addr) bool {
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return false
+	}
+	return a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLoopback() || cgnat.Contains(a)
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// isGroupMAC reports broadcast and multicast MAC addresses, which are
+// never devices.
+func isGroupMAC(mac string) bool {
+	if len(mac) < 2 {
+		return false
+	}
+	var b byte
+	_, err := fmt.Sscanf(mac[:2], "%02x", &b)
+	return err == nil && b&1 == 1
+}
+
+// Devices returns each device's readiness, sorted by key.
+func (m *Model) Devices() []Readiness {
+	out := make([]Readiness, 0, len(m.devices))
+	for _, d := range m.devices {
+		out = append(out, Readiness{Key: d.key, FirstSeen: d.firstSeen, LearningEnd: m.learnEnd(d),
+			Flows: d.flows, Peers: len(d.peers), Edges: len(d.edges), Services: len(d.services), Saturated: d.full})
+	}
+	slices.SortFunc(out, func(a, b Readiness) int { return cmp.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Readiness says how far a device's learning went.
+type Readiness struct {
+	Key         string    `json:"key"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LearningEnd time.Time `json:"learning_end"`
+	Flows       uint64    `json:"flows"`
+	Peers       int       `json:"peers"`
+	Edges       int       `json:"edges"`
+	Services    int       `json:"services"`
+	Saturated   bool      `json:"saturated,omitempty"`
+}
