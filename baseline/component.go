@@ -36,11 +36,7 @@ type Component struct {
 	mu    sync.Mutex // guards model against Stats readers
 	model *Model
 
-	// pending holds deviations computed for the delivery at pendingSeq
-	// whose publication failed, so a retry publishes them instead of
-	// feeding the model the same flow twice.
-	pendingSeq uint64
-	pending    []events.Event[events.Deviation]
+	outbox events.Outbox
 
 	cancel context.CancelFunc
 	done   chan error
@@ -104,8 +100,8 @@ func (c *Component) Devices() []Readiness {
 }
 
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
-	if c.pending != nil && c.pendingSeq == d.Seq {
-		return c.publish(ctx, d.Seq, c.pending)
+	if c.outbox.Pending(d.Seq) {
+		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
 	}
 	var out []events.Event[events.Deviation]
 	switch d.Header.Kind {
@@ -128,19 +124,5 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	default:
 		return nil
 	}
-	return c.publish(ctx, d.Seq, out)
-}
-
-// publish sends the deviations before the flow is acknowledged. On failure
-// they are kept for the retry of the same delivery; deviation IDs are
-// content-derived, so those already stored are de-duplicated by JetStream.
-func (c *Component) publish(ctx context.Context, seq uint64, out []events.Event[events.Deviation]) error {
-	for _, dv := range out {
-		if err := c.deps.Bus.Publish(ctx, dv); err != nil {
-			c.pendingSeq, c.pending = seq, out
-			return fmt.Errorf("publish deviation: %w", err)
-		}
-	}
-	c.pending = nil
-	return nil
+	return c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out))
 }

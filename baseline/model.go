@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/netclass"
 )
 
 // Configuration of the baseline engine.
@@ -217,7 +218,7 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 // network, creating it, or nil for remote and group addresses.
 func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(events.Deviation), flowID string) *device {
 	addr, err := netip.ParseAddr(ep.IP)
-	if err != nil || !isLocal(addr) || isGroupMAC(ep.MAC) {
+	if err != nil || !netclass.IsLocal(addr) || netclass.IsGroupMAC(ep.MAC) {
 		return nil
 	}
 	key := events.DeviceKey(ep.MAC, ep.IP, vlan)
@@ -300,7 +301,7 @@ func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) 
 	}
 	addr, _ := netip.ParseAddr(peer)
 	switch {
-	case !peerKnown && !isLocal(addr) && !addr.IsMulticast():
+	case !peerKnown && netclass.IsInternet(addr):
 		dv.Type = events.DeviationInternet
 		dv.Summary = fmt.Sprintf("%s talked to internet address %s on %s/%d, never seen while learning", d.label(), peer, f.Transport, f.Resp.Port)
 		m.raise(d, "internet|"+peer, dv, emit)
@@ -478,29 +479,6 @@ func established(f events.Flow) bool {
 		return false
 	}
 	return strings.ContainsAny(f.History, "AD") && strings.ContainsAny(f.History, "had")
-}
-
-// isLocal says whether an address belongs to the monitored network rather
-// than the internet: private, unique local, link local, shared (CGNAT) or
-// loopback addresses.
-func isLocal(a netip.Addr) bool {
-	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return false
-	}
-	return a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLoopback() || cgnat.Contains(a)
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// isGroupMAC reports broadcast and multicast MAC addresses, which are
-// never devices.
-func isGroupMAC(mac string) bool {
-	if len(mac) < 2 {
-		return false
-	}
-	var b byte
-	_, err := fmt.Sscanf(mac[:2], "%02x", &b)
-	return err == nil && b&1 == 1
 }
 
 // Devices returns each device's readiness, sorted by key.

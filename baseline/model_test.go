@@ -21,8 +21,8 @@ func tcp(min int, origMAC, origIP, respMAC, respIP string, port uint16) events.E
 	at := t0.Add(time.Duration(min) * time.Minute)
 	return events.MustEvent(at, events.Source{Component: "sensor"}, events.Flow{
 		FlowID: "f" + respIP, Phase: events.FlowEnd, Start: at, Last: at, Transport: "tcp",
-		Orig: events.Endpoint{MAC: origMAC, IP: origIP, Port: 40000},
-		Resp: events.Endpoint{MAC: respMAC, IP: respIP, Port: port},
+		Orig:        events.Endpoint{MAC: origMAC, IP: origIP, Port: 40000},
+		Resp:        events.Endpoint{MAC: respMAC, IP: respIP, Port: port},
 		OrigPackets: 5, RespPackets: 4, State: "SF", History: "ShADadFf",
 	})
 }

@@ -1,0 +1,123 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/vigil-health/vigil/events"
+)
+
+// Bus is what the inventory needs of the event log.
+type Bus interface {
+	Publish(ctx context.Context, m events.Message) error
+	Consume(ctx context.Context, spec events.ConsumerSpec, h events.Handler) error
+}
+
+// Dependencies of the component.
+type Dependencies struct {
+	Logger *slog.Logger
+	Bus    Bus
+	Source events.Source
+}
+
+// Durable is the name of the inventory's JetStream consumer.
+const Durable = "inventory"
+
+// Component keeps the inventory projection up to date from the log.
+type Component struct {
+	deps   Dependencies
+	logger *slog.Logger
+
+	mu    sync.RWMutex
+	model *Model
+
+	outbox events.Outbox
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// New returns an inert component.
+func New(cfg Configuration, deps Dependencies) (*Component, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("inventory configuration: %w", errors.Join(errs...))
+	}
+	if deps.Bus == nil {
+		return nil, errNoBus
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	deps.Source.Component = "inventory"
+	return &Component{deps: deps, logger: deps.Logger.With("component", "inventory"), model: NewModel(cfg, deps.Source)}, nil
+}
+
+// Start begins consuming flows and observations.
+func (c *Component) Start(ctx context.Context) error {
+	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.done = make(chan error, 1)
+	go func() {
+		c.done <- c.deps.Bus.Consume(ctx, events.ConsumerSpec{
+			Stream: events.StreamSensor, Durable: Durable,
+			Kinds: []events.Kind{events.KindFlow, events.KindObservation},
+		}, c.handle)
+	}()
+	return nil
+}
+
+// Stop stops consuming.
+func (c *Component) Stop(ctx context.Context) error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	select {
+	case err := <-c.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("stop inventory: %w", ctx.Err())
+	}
+}
+
+// Devices returns the current inventory, sorted by key.
+func (c *Component) Devices() []Device {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.model.Devices()
+}
+
+// Stats returns the projection's counters.
+func (c *Component) Stats() Stats {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.model.Stats()
+}
+
+func (c *Component) handle(ctx context.Context, d events.Delivery) error {
+	if c.outbox.Pending(d.Seq) {
+		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
+	}
+	var out []events.Event[events.DeviceChange]
+	switch d.Header.Kind {
+	case events.KindFlow:
+		ev, err := events.Decode[events.Flow](d.Data)
+		if err != nil {
+			return errors.Join(events.ErrPoison, err)
+		}
+		c.mu.Lock()
+		out = c.model.ObserveFlow(ev)
+		c.mu.Unlock()
+	case events.KindObservation:
+		ev, err := events.Decode[events.Observation](d.Data)
+		if err != nil {
+			return errors.Join(events.ErrPoison, err)
+		}
+		c.mu.Lock()
+		out = c.model.ObserveAttribute(ev)
+		c.mu.Unlock()
+	}
+	return c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out))
+}
