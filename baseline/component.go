@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/vigil-health/vigil/events"
 )
@@ -125,4 +126,12 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 		return nil
 	}
 	return c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out))
+}
+
+// LearningEnd is the end of the global learning window in event time, zero
+// before the first flow.
+func (c *Component) LearningEnd() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.model.LearningEnd()
 }

@@ -199,9 +199,11 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 
 	if orig != nil {
 		orig.flows++
-		m.scanCheck(orig, f, emit)
 	}
 	if !established(f) {
+		if orig != nil {
+			m.scanCheck(orig, f, emit)
+		}
 		return out
 	}
 	if orig != nil {
@@ -376,10 +378,11 @@ func (m *Model) raise(d *device, key string, dv events.Deviation, emit func(even
 	emit(dv)
 }
 
-// scanCheck counts the distinct targets a device attempts, established or
-// not, and raises one scan deviation per window past the threshold. A scan
-// is never learned as normal: it is raised during learning too, with
-// Baseline.Ready false, and the policy decides.
+// scanCheck counts the distinct targets of a device's failed connection
+// attempts (refused, unanswered or reset before the handshake completed),
+// as Zeek's scan detection does, and raises one scan deviation per window
+// past the threshold. A scan is never learned as normal: it is raised
+// during learning too, with Baseline.Ready false, and the policy decides.
 func (m *Model) scanCheck(d *device, f events.Flow, emit func(events.Deviation)) {
 	if f.Transport != "tcp" && f.Transport != "udp" {
 		return

@@ -256,8 +256,8 @@ func Validate(cfg any) []error {
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
 		if path != "" {
-			if val, ok := v.Interface().(Validator); ok {
-				for _, err := range val.Validate() {
+			if sectionErrs, ok := validate(v.Interface()); ok {
+				for _, err := range sectionErrs {
 					errs = append(errs, fmt.Errorf("%s.%w", path, err))
 				}
 				return
@@ -277,11 +277,30 @@ func Validate(cfg any) []error {
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
-	if val, ok := v.Interface().(Validator); ok {
-		errs = append(errs, val.Validate()...)
+	if rootErrs, ok := validate(v.Interface()); ok {
+		errs = append(errs, rootErrs...)
 	}
 	walk(v, "")
 	return errs
+}
+
+// validate calls a section's Validate, accepting both the []error form and
+// the single (joined) error form.
+func validate(section any) ([]error, bool) {
+	switch val := section.(type) {
+	case Validator:
+		return val.Validate(), true
+	case interface{ Validate() error }:
+		err := val.Validate()
+		if err == nil {
+			return nil, true
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap(), true
+		}
+		return []error{err}, true
+	}
+	return nil, false
 }
 
 // Dump writes cfg as YAML.

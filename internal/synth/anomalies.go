@@ -8,8 +8,9 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// internetAnomaly has pump-02 beacon three times, a minute apart, to an
-// internet address over TLS through the router.
+// internetAnomaly has pump-02 beacon three times to an internet address
+// over TLS through the router, a fifteenth of the detection phase apart (a
+// minute by default).
 func (w *ward) internetAnomaly(t time.Time) Anomaly {
 	a := Anomaly{
 		Kind: KindInternet, Device: "pump-02", Peer: internetHost, Ports: []uint16{httpsPort},
@@ -19,7 +20,8 @@ func (w *ward) internetAnomaly(t time.Time) Anomaly {
 	gw := w.host("ward-gw")
 	inet := &host{mac: gw.mac, ip: internetHost, ttl: 52, ipID: uint16(w.rng.Uint32())}
 	for i := range 3 {
-		c := w.dial(t.Add(time.Duration(i)*time.Minute), w.host(a.Device), inet, httpsPort, internetRTT)
+		at := t.Add(time.Duration(i) * (w.opts.Detection / 15).Truncate(time.Second))
+		c := w.dial(at, w.host(a.Device), inet, httpsPort, internetRTT)
 		w.tlsSession(c, "telemetry.example.net", 600+w.rng.IntN(400), 120+w.rng.IntN(100))
 		c.close(true)
 	}

@@ -46,6 +46,18 @@ func oruR01(from, to hl7Party, t time.Time, controlID string, glucose float64) s
 	)
 }
 
+// oruVitals returns a heart rate and SpO2 observation of the synthetic
+// patient, as a central station exports them.
+func oruVitals(from, to hl7Party, t time.Time, controlID string, hr, spo2 int) string {
+	return hl7Message(
+		msh(from, to, t, "ORU^R01^ORU_R01", controlID),
+		"PID|1||SYN0002^^^HOSP^MR||"+SyntheticPatientName+"||19800101|U",
+		"OBR|1|||VITALS^Vital signs^L|||"+hl7Time(t),
+		fmt.Sprintf("OBX|1|NM|8867-4^Heart rate^LN||%d|/min|||||F", hr),
+		fmt.Sprintf("OBX|2|NM|59408-5^SpO2^LN||%d|%%|||||F", spo2),
+	)
+}
+
 // adtA01 returns an admission of the synthetic patient.
 func adtA01(from, to hl7Party, t time.Time, controlID string, bed int) string {
 	return hl7Message(

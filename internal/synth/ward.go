@@ -54,7 +54,7 @@ func wardDevices() []Device {
 		{Name: "ward-gw", Role: RoleRouter, Vendor: "Cisco Systems, Inc", MAC: mac("00:00:0c:5a:20:01"), IP: ip(1), VLAN: wardVLAN, Hostname: "ward3-gw"},
 		{Name: "ct-scanner-1", Role: RoleCT, Vendor: "GE Healthcare", MAC: mac("44:4b:5d:21:7c:03"), IP: ip(10), VLAN: wardVLAN, Hostname: "ct-scanner-1", Medical: true},
 		{Name: "pacs-main", Role: RolePACS, Vendor: "Dell Inc.", MAC: mac("d4:ae:52:8a:10:11"), IP: ip(11), VLAN: wardVLAN, Hostname: "pacs-main"},
-		{Name: "central-station", Role: RoleCentralStation, Vendor: "Philips Medical Systems - Cardiac and Monitoring Systems", MAC: mac("00:09:5c:2e:44:10"), IP: ip(20), VLAN: wardVLAN, Hostname: "central-station", Medical: true},
+		{Name: "central-station", Role: RoleCentralStation, Vendor: "Philips Medical Systems - Cardiac and Monitoring Systems (CM", MAC: mac("00:09:5c:2e:44:10"), IP: ip(20), VLAN: wardVLAN, Hostname: "central-station", Medical: true},
 		{Name: "pump-server", Role: RolePumpServer, Vendor: "Dell Inc.", MAC: mac("d4:ae:52:8a:10:21"), IP: ip(21), VLAN: wardVLAN, Hostname: "pumpserver"},
 		{Name: "ehr-server", Role: RoleEHRServer, Vendor: "Dell Inc.", MAC: mac("d4:ae:52:8a:10:30"), IP: ip(30), VLAN: wardVLAN, Hostname: "ehr"},
 		{Name: "hl7-engine", Role: RoleHL7Engine, Vendor: "Dell Inc.", MAC: mac("d4:ae:52:8a:10:31"), IP: ip(31), VLAN: wardVLAN, Hostname: "hl7-engine"},
@@ -115,6 +115,7 @@ func Ward(opts Options) *Scenario {
 	w.dicom()
 	w.labResults()
 	w.admissions()
+	w.vitalsExport()
 	for _, p := range []string{"pump-01", "pump-02", "pump-03"} {
 		w.pump(p)
 	}
@@ -140,16 +141,8 @@ func Ward(opts Options) *Scenario {
 	return &Scenario{Options: opts, Devices: w.devices, Anomalies: anomalies, Packets: w.pkts}
 }
 
+// host returns the endpoint of the device called name.
 func (w *ward) host(name string) *host { return w.hosts[name] }
-
-func (w *ward) device(name string) *Device {
-	for i := range w.devices {
-		if w.devices[i].Name == name {
-			return &w.devices[i]
-		}
-	}
-	panic("synth: no device " + name)
-}
 
 // every calls fn at first and then every period, plus or minus jitter,
 // while the time is before w.end.
@@ -221,9 +214,10 @@ func (w *ward) dicom() {
 }
 
 var (
-	labParty    = hl7Party{"COBAS", "WARD3_LAB"}
-	ehrParty    = hl7Party{"EHR", "HOSPITAL"}
-	engineParty = hl7Party{"HL7ENGINE", "HOSPITAL"}
+	labParty     = hl7Party{"COBAS", "WARD3_LAB"}
+	ehrParty     = hl7Party{"EHR", "HOSPITAL"}
+	engineParty  = hl7Party{"HL7ENGINE", "HOSPITAL"}
+	stationParty = hl7Party{"PIC_IX", "WARD3"}
 )
 
 // hl7Exchange sends one MLLP-framed message on a new connection and reads
@@ -258,6 +252,22 @@ func (w *ward) admissions() {
 		n++
 		id := fmt.Sprintf("ADT%06d", n)
 		w.hl7Exchange(t, "ehr-server", ehrParty, adtA01(ehrParty, engineParty, t, id, 1+w.rng.IntN(12)), "A01", id, 10000+n)
+	})
+}
+
+// vitalsExport has the central station forward the latest vital signs of
+// each bed to the HL7 engine every five minutes.
+func (w *ward) vitalsExport() {
+	n := 0
+	first := w.ready["central-station"].Add(time.Minute + w.between(0, 30*time.Second))
+	w.every(first, 5*time.Minute, 30*time.Second, func(t time.Time) {
+		for bed := 1; bed <= 2; bed++ {
+			n++
+			id := fmt.Sprintf("VS%06d", n)
+			msg := oruVitals(stationParty, engineParty, t, id, 60+w.rng.IntN(40), 94+w.rng.IntN(6))
+			w.hl7Exchange(t, "central-station", stationParty, msg, "R01", id, 20000+n)
+			t = t.Add(w.between(50*time.Millisecond, 300*time.Millisecond))
+		}
 	})
 }
 

@@ -168,16 +168,14 @@ func (c *tcpConn) seg(fromCli bool, f tcpFlags, payload []byte, opts []layers.TC
 		PSH:     f.psh,
 		FIN:     f.fin,
 		RST:     f.rst,
-		Window:  64240,
+		Window:  502, // 64240 bytes at the window scale 7 of synOptions
 		Options: opts,
 	}
 	if f.ack {
 		t.Ack = ack
 	}
 	if f.syn {
-		t.Window = 64240
-	} else {
-		t.Window = 502 // 64240 scaled by 2^7
+		t.Window = 64240 // never scaled in a SYN
 	}
 	ip := ipv4(src, dst, layers.IPProtocolTCP, true)
 	c.g.frame(c.t, src.mac, dst.mac, ip, t, gopacket.Payload(payload))

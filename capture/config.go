@@ -1,0 +1,107 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Configuration of the sensor component. Durations are in capture (event)
+// time: they are measured on packet timestamps, never the wall clock.
+type Configuration struct {
+	// Name and Site identify the sensor in every event's source.
+	Name string `yaml:"name"`
+	Site string `yaml:"site"`
+	// Files are pcap/pcapng files read in order as one stream.
+	Files []string `yaml:"files"`
+
+	TCPTimeout        time.Duration `yaml:"tcp_timeout"`
+	UDPTimeout        time.Duration `yaml:"udp_timeout"`
+	ICMPTimeout       time.Duration `yaml:"icmp_timeout"`
+	TCPLinger         time.Duration `yaml:"tcp_linger"`
+	TCPAttemptTimeout time.Duration `yaml:"tcp_attempt_timeout"`
+	ActiveTimeout     time.Duration `yaml:"active_timeout"`
+	MaxFlows          int           `yaml:"max_flows"`
+	EmitStart         bool          `yaml:"emit_start"`
+	FlipSynAck        bool          `yaml:"flip_syn_ack"`
+	DPIPackets        int           `yaml:"dpi_packets"`
+	ServerPorts       []uint16      `yaml:"server_ports"`
+
+	// HealthInterval is how often (in capture time) a health event is
+	// published; SilentAfter marks the report silent when no packet came
+	// for that long.
+	HealthInterval time.Duration `yaml:"health_interval"`
+	SilentAfter    time.Duration `yaml:"silent_after"`
+}
+
+// DefaultServerPorts are the ports taken as servers when a flow is first
+// seen mid-stream. They cover Zeek's analyzer ports for common protocols
+// and the clinical ones Vigil cares about.
+var DefaultServerPorts = []uint16{
+	20, 21, 22, 23, 25, 53, 67, 69, 80, 88, 104, 110, 111, 123, 135, 137, 138, 139,
+	143, 161, 162, 389, 443, 445, 465, 502, 514, 515, 587, 631, 636, 993, 995,
+	1080, 1433, 1521, 1812, 1813, 2000, 2575, 3128, 3306, 3389, 4242, 5060, 5061,
+	5353, 5355, 5432, 5900, 6443, 8000, 8080, 8443, 8888, 11112, 20000, 44818, 47808,
+}
+
+// DefaultConfiguration returns the defaults: Zeek's timeouts, one million
+// flows, updates every 5 minutes, health every minute.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		Name:              "sensor",
+		TCPTimeout:        5 * time.Minute,
+		UDPTimeout:        time.Minute,
+		ICMPTimeout:       time.Minute,
+		TCPLinger:         5 * time.Second,
+		TCPAttemptTimeout: 5 * time.Second,
+		ActiveTimeout:     5 * time.Minute,
+		MaxFlows:          1 << 20,
+		DPIPackets:        4,
+		FlipSynAck:        true,
+		ServerPorts:       append([]uint16(nil), DefaultServerPorts...),
+		HealthInterval:    time.Minute,
+		SilentAfter:       5 * time.Minute,
+	}
+}
+
+// Validate reports every invalid field at once, by YAML name.
+func (c Configuration) Validate() error {
+	var errs []error
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", name, d))
+		}
+	}
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: must not be empty"))
+	}
+	positive("tcp_timeout", c.TCPTimeout)
+	positive("udp_timeout", c.UDPTimeout)
+	positive("icmp_timeout", c.ICMPTimeout)
+	positive("tcp_linger", c.TCPLinger)
+	positive("tcp_attempt_timeout", c.TCPAttemptTimeout)
+	positive("health_interval", c.HealthInterval)
+	if c.ActiveTimeout < 0 {
+		errs = append(errs, fmt.Errorf("active_timeout: must not be negative, got %s", c.ActiveTimeout))
+	}
+	if c.SilentAfter < 0 {
+		errs = append(errs, fmt.Errorf("silent_after: must not be negative, got %s", c.SilentAfter))
+	}
+	if c.MaxFlows <= 0 {
+		errs = append(errs, fmt.Errorf("max_flows: must be positive, got %d", c.MaxFlows))
+	}
+	if c.DPIPackets < 0 || c.DPIPackets > 255 {
+		errs = append(errs, fmt.Errorf("dpi_packets: must be between 0 and 255, got %d", c.DPIPackets))
+	}
+	return errors.Join(errs...)
+}
+
+// flowTableConfig extracts the flow table's part.
+func (c Configuration) flowTableConfig() FlowTableConfig {
+	return FlowTableConfig{
+		TCPTimeout: c.TCPTimeout, UDPTimeout: c.UDPTimeout, ICMPTimeout: c.ICMPTimeout,
+		TCPLinger: c.TCPLinger, TCPAttemptTimeout: c.TCPAttemptTimeout,
+		ActiveTimeout: c.ActiveTimeout, MaxFlows: c.MaxFlows, EmitStart: c.EmitStart,
+		DPIPackets: c.DPIPackets, FlipSynAck: c.FlipSynAck, ServerPorts: c.ServerPorts,
+	}
+}

@@ -1,0 +1,587 @@
+package capture
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/events"
+)
+
+// FlowTableConfig holds the flow table's settings; Configuration carries
+// the same values under YAML names.
+type FlowTableConfig struct {
+	// Inactivity timeouts per transport, Zeek's defaults: tcp 5m, udp 1m,
+	// icmp (and other IP protocols) 1m.
+	TCPTimeout, UDPTimeout, ICMPTimeout time.Duration
+	// TCPLinger is how long a TCP flow stays after its close completed
+	// (FIN exchange or RST), so late ACKs still count (Zeek's
+	// tcp_close_delay, 5s).
+	TCPLinger time.Duration
+	// TCPAttemptTimeout ends an unanswered SYN (Zeek's tcp_attempt_delay,
+	// 5s); a later SYN starts a new flow.
+	TCPAttemptTimeout time.Duration
+	// ActiveTimeout makes a long flow report an update every interval; 0
+	// disables updates.
+	ActiveTimeout time.Duration
+	// MaxFlows bounds the table; when full, the flow idle the longest is
+	// ended early and counted as an eviction.
+	MaxFlows int
+	// EmitStart emits a start event for each new flow.
+	EmitStart bool
+	// DPIPackets is how many payload packets per direction are offered to
+	// the protocol identifiers.
+	DPIPackets int
+	// FlipSynAck makes the receiver of a flow's first packet the
+	// originator when that packet is a SYN-ACK (the SYN was missed).
+	// Zeek does not flip these (it fears stealth scans); Vigil does by
+	// default so that the server side of such flows is right.
+	FlipSynAck bool
+	// ServerPorts are ports that likely belong to a server: a flow first
+	// seen mid-stream from such a port is flipped, as Zeek does.
+	ServerPorts []uint16
+}
+
+// flowKey is direction-independent: (a, pa) is the smaller endpoint.
+type flowKey struct {
+	vlan, inner uint16
+	proto       uint8
+	a, b        netip.Addr
+	pa, pb      uint16
+}
+
+// Lists of flows by expiry rule; each flow is on exactly one.
+const (
+	listTCP = iota
+	listAttempt
+	listClosing
+	listUDP
+	listICMP
+	numLists
+)
+
+type flow struct {
+	key flowKey
+	id  string
+
+	origAddr, respAddr netip.Addr
+	origPort, respPort uint16
+	origMAC, respMAC   [6]byte
+	origHasMAC         bool
+	respHasMAC         bool
+
+	start, last time.Time
+	// ref is the time the flow's expiry list measures from.
+	ref        time.Time
+	nextUpdate time.Time
+	dirty      bool // packets since the last event
+
+	pkts, ipBytes, payload [2]uint64
+
+	tcp     tcpConn
+	history []byte
+	udpSeen [2]bool
+
+	appProto string
+	dpiSeen  [2]uint8
+
+	list       int
+	prev, next *flow // expiry list
+	uprev      *flow // update list
+	unext      *flow
+	onUpdates  bool
+}
+
+type flowList struct{ head, tail *flow }
+
+func (l *flowList) pushBack(f *flow) {
+	f.prev, f.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = f
+	} else {
+		l.head = f
+	}
+	l.tail = f
+}
+
+func (l *flowList) remove(f *flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else {
+		l.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else {
+		l.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+type updateList struct{ head, tail *flow }
+
+func (l *updateList) pushBack(f *flow) {
+	f.uprev, f.unext = l.tail, nil
+	if l.tail != nil {
+		l.tail.unext = f
+	} else {
+		l.head = f
+	}
+	l.tail = f
+	f.onUpdates = true
+}
+
+func (l *updateList) remove(f *flow) {
+	if !f.onUpdates {
+		return
+	}
+	if f.uprev != nil {
+		f.uprev.unext = f.unext
+	} else {
+		l.head = f.unext
+	}
+	if f.unext != nil {
+		f.unext.uprev = f.uprev
+	} else {
+		l.tail = f.uprev
+	}
+	f.uprev, f.unext, f.onUpdates = nil, nil, false
+}
+
+// FlowInfo tells the caller of Packet which flow a packet belongs to.
+type FlowInfo struct {
+	ID       string
+	AppProto string
+	FromOrig bool
+}
+
+// FlowTable tracks bidirectional flows by VLAN and 5-tuple, on packet
+// time only: replaying a capture gives the same events. It is not safe for
+// concurrent use; each worker owns one.
+type FlowTable struct {
+	cfg     FlowTableConfig
+	flows   map[flowKey]*flow
+	lists   [numLists]flowList
+	updates updateList
+	timeout [numLists]time.Duration
+	servers [65536 / 64]uint64
+	ident   *dpi.Identifiers
+	emit    func(events.Flow)
+	now     time.Time
+
+	evictions uint64
+	dpiPkt    dpi.Packet
+}
+
+// NewFlowTable returns an empty table that reports flows to emit and
+// names application protocols with ident (nil disables identification).
+func NewFlowTable(cfg FlowTableConfig, ident *dpi.Identifiers, emit func(events.Flow)) *FlowTable {
+	t := &FlowTable{cfg: cfg, flows: map[flowKey]*flow{}, ident: ident, emit: emit}
+	t.timeout = [numLists]time.Duration{
+		listTCP: cfg.TCPTimeout, listAttempt: cfg.TCPAttemptTimeout, listClosing: cfg.TCPLinger,
+		listUDP: cfg.UDPTimeout, listICMP: cfg.ICMPTimeout,
+	}
+	for _, p := range cfg.ServerPorts {
+		t.servers[p/64] |= 1 << (p % 64)
+	}
+	return t
+}
+
+// Len is the number of flows in the table.
+func (t *FlowTable) Len() int { return len(t.flows) }
+
+// Evictions is the number of flows ended early because the table was full.
+func (t *FlowTable) Evictions() uint64 { return t.evictions }
+
+func (t *FlowTable) likelyServer(p uint16) bool { return t.servers[p/64]&(1<<(p%64)) != 0 }
+
+// Advance expires flows whose time has come at packet time now. Time
+// never goes backwards: an older timestamp leaves the clock as it is.
+func (t *FlowTable) Advance(now time.Time) {
+	if now.After(t.now) {
+		t.now = now
+	}
+	for {
+		var due *flow
+		dueList := -1
+		var dueAt time.Time
+		for i := range t.lists {
+			f := t.lists[i].head
+			if f == nil {
+				continue
+			}
+			at := f.ref.Add(t.timeout[i])
+			if at.After(t.now) {
+				continue
+			}
+			if due == nil || at.Before(dueAt) {
+				due, dueList, dueAt = f, i, at
+			}
+		}
+		if u := t.updates.head; u != nil && !u.nextUpdate.After(t.now) && (due == nil || u.nextUpdate.Before(dueAt)) {
+			t.update(u)
+			continue
+		}
+		if due == nil {
+			return
+		}
+		_ = dueList
+		t.end(due)
+	}
+}
+
+func (t *FlowTable) update(f *flow) {
+	t.updates.remove(f)
+	if f.dirty {
+		t.emit(t.event(f, events.FlowUpdate))
+		f.dirty = false
+	}
+	f.nextUpdate = f.nextUpdate.Add(t.cfg.ActiveTimeout)
+	if !f.nextUpdate.After(t.now) {
+		f.nextUpdate = t.now.Add(t.cfg.ActiveTimeout)
+	}
+	t.updates.pushBack(f)
+}
+
+func (t *FlowTable) end(f *flow) {
+	t.lists[f.list].remove(f)
+	t.updates.remove(f)
+	delete(t.flows, f.key)
+	t.emit(t.event(f, events.FlowEnd))
+}
+
+// Flush ends every flow, in order of first packet then flow ID, as at the
+// end of a capture.
+func (t *FlowTable) Flush() {
+	all := make([]*flow, 0, len(t.flows))
+	for _, f := range t.flows {
+		all = append(all, f)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].start.Equal(all[j].start) {
+			return all[i].start.Before(all[j].start)
+		}
+		return all[i].id < all[j].id
+	})
+	for _, f := range all {
+		t.end(f)
+	}
+}
+
+func (t *FlowTable) evictOne() {
+	var victim *flow
+	for i := range t.lists {
+		if f := t.lists[i].head; f != nil && (victim == nil || f.last.Before(victim.last)) {
+			victim = f
+		}
+	}
+	if victim != nil {
+		t.evictions++
+		t.end(victim)
+	}
+}
+
+// Packet accounts one decoded packet. It returns false for packets that
+// belong to no flow (no IP, fragments without transport header).
+func (t *FlowTable) Packet(d *Decoded) (FlowInfo, bool) {
+	if d.IPVersion == 0 || !d.Src.IsValid() || !d.Dst.IsValid() {
+		return FlowInfo{}, false
+	}
+	t.Advance(d.Time)
+
+	proto := d.Protocol
+	sport, dport := d.SrcPort, d.DstPort
+	isICMP := proto == protoICMP || proto == protoICMPv6
+	switch {
+	case proto == protoTCP || proto == protoUDP:
+		if !d.Transport {
+			return FlowInfo{}, false // fragment: no ports to key on
+		}
+	case isICMP:
+		if !d.Transport {
+			return FlowInfo{}, false
+		}
+		sport, dport = icmpPorts(proto, d.ICMPType, d.ICMPCode)
+	default:
+		sport, dport = 0, 0
+	}
+	key := flowKey{vlan: d.VLAN, inner: d.InnerVLAN, proto: proto}
+	if c := d.Src.Compare(d.Dst); c < 0 || (c == 0 && sport <= dport) {
+		key.a, key.pa, key.b, key.pb = d.Src, sport, d.Dst, dport
+	} else {
+		key.a, key.pa, key.b, key.pb = d.Dst, dport, d.Src, sport
+	}
+
+	f := t.flows[key]
+	if f != nil && proto == protoTCP && t.isReuse(f, d) {
+		t.end(f)
+		f = nil
+	}
+	created := f == nil
+	if created {
+		if t.cfg.MaxFlows > 0 && len(t.flows) >= t.cfg.MaxFlows {
+			t.evictOne()
+		}
+		f = t.newFlow(key, d, sport, dport)
+	}
+
+	dir := 1
+	if d.Src == f.origAddr && sport == f.origPort {
+		dir = 0
+	}
+	if dir == 0 && d.HasMAC && !f.origHasMAC {
+		f.origMAC, f.origHasMAC = d.SrcMAC, true
+	} else if dir == 1 && d.HasMAC && !f.respHasMAC {
+		f.respMAC, f.respHasMAC = d.SrcMAC, true
+	}
+	if d.HasMAC && d.DstMAC != ([6]byte{}) {
+		// The destination MAC of a packet is the other side's (or its
+		// router's): learn it when that side has not spoken yet.
+		if dir == 0 && !f.respHasMAC {
+			f.respMAC = d.DstMAC
+		} else if dir == 1 && !f.origHasMAC {
+			f.origMAC = d.DstMAC
+		}
+	}
+	f.pkts[dir]++
+	f.ipBytes[dir] += uint64(d.IPLength)
+	f.payload[dir] += uint64(d.PayloadLength)
+	if d.Time.After(f.last) && !(f.tcp.ep[0].didClose && f.tcp.ep[1].didClose) {
+		// Like Zeek, a TCP flow closed on both sides keeps its last time:
+		// late ACKs count but do not stretch the duration.
+		f.last = d.Time
+	}
+	f.dirty = true
+
+	switch {
+	case proto == protoTCP:
+		dir = t.tcpPacket(f, d, dir)
+	case proto == protoUDP:
+		if !f.udpSeen[dir] {
+			f.udpSeen[dir] = true
+			f.history = append(f.history, "Dd"[dir])
+		}
+	}
+
+	if f.appProto == "" && t.ident != nil && len(d.Payload) > 0 && int(f.dpiSeen[dir]) < t.cfg.DPIPackets {
+		f.dpiSeen[dir]++
+		p := &t.dpiPkt
+		*p = dpi.Packet{
+			Time: d.Time, Transport: proto, Src: d.Src, Dst: d.Dst, SrcPort: d.SrcPort, DstPort: d.DstPort,
+			HasMAC: d.HasMAC, SrcMAC: d.SrcMAC, DstMAC: d.DstMAC, VLAN: d.VLAN,
+			FromOrig: dir == 0, FlowID: f.id, Payload: d.Payload,
+		}
+		f.appProto = t.ident.Identify(p)
+	}
+	t.place(f)
+	if created && t.cfg.EmitStart {
+		t.emit(t.event(f, events.FlowStart))
+		f.dirty = false
+	}
+	return FlowInfo{ID: f.id, AppProto: f.appProto, FromOrig: dir == 0}, true
+}
+
+// place puts f on the expiry list its state calls for.
+func (t *FlowTable) place(f *flow) {
+	want := listICMP
+	switch f.key.proto {
+	case protoTCP:
+		o, r := &f.tcp.ep[0], &f.tcp.ep[1]
+		switch {
+		case f.tcp.closeComplete:
+			want = listClosing
+		case (o.state == tcpSynSent || o.state == tcpSynAckSent) && r.state == tcpInactive:
+			want = listAttempt
+		default:
+			want = listTCP
+		}
+	case protoUDP:
+		want = listUDP
+	}
+	switch {
+	case want == listClosing && f.list == listClosing:
+		return // the linger counts from the close, not from later packets
+	case want == listAttempt && f.list == listAttempt:
+		return // the attempt timer counts from the first SYN
+	}
+	t.lists[f.list].remove(f)
+	f.list = want
+	switch want {
+	case listAttempt:
+		f.ref = f.start
+	default:
+		f.ref = f.last
+	}
+	t.lists[want].pushBack(f)
+}
+
+func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow {
+	f := &flow{key: key, start: d.Time, last: d.Time, list: listICMP}
+	f.origAddr, f.origPort, f.respAddr, f.respPort = d.Src, sport, d.Dst, dport
+	flip := false
+	switch key.proto {
+	case protoTCP:
+		syn, ack := d.TCPFlags&tcpSYN != 0, d.TCPFlags&tcpACK != 0
+		switch {
+		case syn && ack:
+			// A SYN-ACK first: the SYN was missed, its sender is the server.
+			flip = t.cfg.FlipSynAck
+		case !syn:
+			// Mid-stream: guess the server by its port, as Zeek does.
+			if t.likelyServer(sport) {
+				if t.likelyServer(dport) {
+					flip = sport < dport
+				} else {
+					flip = true
+				}
+			}
+		}
+	case protoUDP:
+		// A broadcast or multicast destination never originates.
+		flip = t.likelyServer(sport) && !t.likelyServer(dport) &&
+			!d.Dst.IsMulticast() && d.Dst != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	}
+	if flip {
+		f.origAddr, f.respAddr = f.respAddr, f.origAddr
+		f.origPort, f.respPort = f.respPort, f.origPort
+		f.history = append(f.history, '^')
+	}
+	f.id = flowID(key, f.origAddr, f.origPort, d.Time)
+	t.flows[key] = f
+	t.lists[listICMP].pushBack(f)
+	if t.cfg.ActiveTimeout > 0 {
+		f.nextUpdate = d.Time.Add(t.cfg.ActiveTimeout)
+		t.updates.pushBack(f)
+	}
+	return f
+}
+
+// flowID hashes the VLANs, the 5-tuple oriented by originator and the first
+// packet time.
+func flowID(k flowKey, orig netip.Addr, origPort uint16, start time.Time) string {
+	var buf [96]byte
+	b := buf[:0]
+	b = binary.BigEndian.AppendUint16(b, k.vlan)
+	b = binary.BigEndian.AppendUint16(b, k.inner)
+	b = append(b, k.proto)
+	resp, respPort := k.b, k.pb
+	if orig == k.b && origPort == k.pb && !(k.a == k.b && k.pa == k.pb) {
+		resp, respPort = k.a, k.pa
+	}
+	o16, r16 := orig.As16(), resp.As16()
+	b = append(b, o16[:]...)
+	b = binary.BigEndian.AppendUint16(b, origPort)
+	b = append(b, r16[:]...)
+	b = binary.BigEndian.AppendUint16(b, respPort)
+	b = binary.BigEndian.AppendUint64(b, uint64(start.UnixNano()))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// icmpPorts maps an ICMP message to Zeek's pseudo ports: the type, and
+// the counterpart type for request/reply pairs (so both map to one flow)
+// or the code for one-way messages.
+func icmpPorts(proto, typ, code uint8) (uint16, uint16) {
+	if proto == protoICMP {
+		switch typ {
+		case 8:
+			return 8, 0
+		case 0:
+			return 0, 8
+		case 13:
+			return 13, 14
+		case 14:
+			return 14, 13
+		case 15:
+			return 15, 16
+		case 16:
+			return 16, 15
+		case 17:
+			return 17, 18
+		case 18:
+			return 18, 17
+		case 10:
+			return 10, 9
+		case 9:
+			return 9, 10
+		}
+		return uint16(typ), uint16(code)
+	}
+	switch typ {
+	case 128:
+		return 128, 129
+	case 129:
+		return 129, 128
+	case 133:
+		return 133, 134
+	case 134:
+		return 134, 133
+	case 135:
+		return 135, 136
+	case 136:
+		return 136, 135
+	case 130:
+		return 130, 131
+	case 131:
+		return 131, 130
+	case 139:
+		return 139, 140
+	case 140:
+		return 140, 139
+	case 144:
+		return 144, 145
+	case 145:
+		return 145, 144
+	case 146:
+		return 146, 147
+	case 147:
+		return 147, 146
+	}
+	return uint16(typ), uint16(code)
+}
+
+func (t *FlowTable) event(f *flow, phase events.FlowPhase) events.Flow {
+	ev := events.Flow{
+		FlowID: f.id, Phase: phase, Start: f.start, Last: f.last,
+		DurationMS: f.last.Sub(f.start).Milliseconds(),
+		Transport:  transportName(f.key.proto),
+		Orig:       events.Endpoint{IP: f.origAddr.String(), Port: f.origPort},
+		Resp:       events.Endpoint{IP: f.respAddr.String(), Port: f.respPort},
+		VLAN:       f.key.vlan, InnerVLAN: f.key.inner,
+		OrigPackets: f.pkts[0], RespPackets: f.pkts[1],
+		OrigBytes: f.ipBytes[0], RespBytes: f.ipBytes[1],
+		OrigPayload: f.payload[0], RespPayload: f.payload[1],
+		History:  string(f.history),
+		AppProto: f.appProto,
+	}
+	if f.origHasMAC || f.origMAC != ([6]byte{}) {
+		ev.Orig.MAC = net.HardwareAddr(f.origMAC[:]).String()
+	}
+	if f.respHasMAC || f.respMAC != ([6]byte{}) {
+		ev.Resp.MAC = net.HardwareAddr(f.respMAC[:]).String()
+	}
+	if f.key.proto == protoTCP {
+		ev.State = f.tcp.connState(f.history, f.payload[0], f.payload[1])
+	}
+	return ev
+}
+
+func transportName(p uint8) string {
+	switch p {
+	case protoTCP:
+		return "tcp"
+	case protoUDP:
+		return "udp"
+	case protoICMP:
+		return "icmp"
+	case protoICMPv6:
+		return "icmp6"
+	}
+	return "ip-" + strconv.Itoa(int(p))
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/vigil-health/vigil/baseline"
+	"github.com/vigil-health/vigil/capture"
+	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/report"
+	"github.com/vigil-health/vigil/inventory"
+	"github.com/vigil-health/vigil/policy"
+)
+
+// engines are the consumers of the event log: everything downstream of
+// the sensor. `vigil run`, `vigil analyze` and `vigil demo` share them.
+type engines struct {
+	bus       *events.Bus
+	inventory *inventory.Component
+	baseline  *baseline.Component
+	policy    *policy.Component
+}
+
+// startEngines starts the bus and the engines in dependency order,
+// registering each with lc so that the caller stops them in reverse.
+func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle) (*engines, error) {
+	src := events.Source{Name: cfg.Site, Site: cfg.Site}
+	bus, err := events.NewBus(cfg.Events, events.Dependencies{Logger: logger, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := lc.start(ctx, "events", bus); err != nil {
+		return nil, err
+	}
+	inv, err := inventory.New(cfg.Inventory, inventory.Dependencies{Logger: logger, Bus: bus, Source: src})
+	if err != nil {
+		return nil, err
+	}
+	base, err := baseline.New(cfg.Baseline, baseline.Dependencies{Logger: logger, Bus: bus, Source: src})
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.New(cfg.Policy, policy.Dependencies{Logger: logger, Bus: bus, Source: src})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []named{{"inventory", inv}, {"baseline", base}, {"policy", pol}} {
+		if err := lc.start(ctx, c.name, c.c); err != nil {
+			return nil, err
+		}
+	}
+	return &engines{bus: bus, inventory: inv, baseline: base, policy: pol}, nil
+}
+
+// drain waits until every engine has handled everything published so far,
+// stage by stage along the pipeline.
+func (e *engines) drain(ctx context.Context) error {
+	for _, c := range []struct{ stream, durable string }{
+		{events.StreamSensor, inventory.Durable},
+		{events.StreamSensor, baseline.Durable},
+		{events.StreamAnalytics, policy.DefaultDurable},
+	} {
+		if err := e.bus.WaitCaughtUp(ctx, c.stream, c.durable); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// analysis is one offline run of the whole pipeline over capture files.
+type analysis struct {
+	files  []string
+	learn  time.Duration
+	policy string // extra policy directory
+}
+
+// captureError is a capture that could not be read completely. The report
+// still covers every packet read before the problem.
+type captureError struct{ err error }
+
+func (e captureError) Error() string { return e.err.Error() }
+func (e captureError) Unwrap() error { return e.err }
+
+// run analyses the captures through an embedded NATS server in a temporary
+// directory and returns the report.
+func (a analysis) run(ctx context.Context, cfg Config, logger *slog.Logger) (*report.Report, error) {
+	for _, f := range a.files {
+		if err := checkCapture(f); err != nil {
+			return nil, err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "vigil-analyze-")
+	if err != nil {
+		return nil, fmt.Errorf("temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	cfg.DataDir = tmp
+	cfg.Events.URL = ""
+	cfg.Events.Replicas = 1
+	cfg.Events.Embedded = events.EmbeddedConfiguration{StoreDir: tmp, MaxStoreBytes: cfg.Events.Embedded.MaxStoreBytes}
+	cfg.Sensor.Files = a.files
+	if a.learn > 0 {
+		cfg.Baseline.Learning = a.learn
+	}
+	if a.policy != "" {
+		cfg.Policy.Dir = a.policy
+	}
+
+	lc := &lifecycle{logger: logger}
+	defer func() {
+		if err := lc.stop(); err != nil {
+			logger.Error("shutdown", "err", err)
+		}
+	}()
+	eng, err := startEngines(ctx, cfg, logger, lc)
+	if err != nil {
+		return nil, err
+	}
+	sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus})
+	if err != nil {
+		return nil, err
+	}
+	sensorErr := sensor.Run(ctx)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err := eng.drain(ctx); err != nil {
+		return nil, err
+	}
+	rep, err := report.Build(ctx, eng.bus, eng.inventory.Devices(), eng.baseline.LearningEnd())
+	if err != nil {
+		return nil, err
+	}
+	if s := eng.bus.Stats(); s.Poison > 0 || s.PublishErrors > 0 {
+		logger.Warn("events were lost", "poison", s.Poison, "publish_errors", s.PublishErrors)
+	}
+	if sensorErr != nil {
+		return rep, captureError{sensorErr}
+	}
+	return rep, nil
+}
+
+// checkCapture opens a capture and reads its first packet, so that a file
+// that is not a capture at all is refused before anything runs.
+func checkCapture(path string) error {
+	src, err := capture.NewFileSource([]string{path})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var p capture.Packet
+	if err := src.Next(&p); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
