@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/netclass"
 )
 
 // Bus is what the baseline engine needs of the event log.
@@ -23,6 +24,9 @@ type Dependencies struct {
 	Bus    Bus
 	// Source names this engine in the events it produces.
 	Source events.Source
+	// Networks says which addresses are the monitored network; nil means
+	// the private ranges.
+	Networks *netclass.Networks
 }
 
 // Durable is the name of the baseline's JetStream consumer.
@@ -56,7 +60,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	}
 	deps.Source.Component = "baseline"
 	return &Component{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "baseline"),
-		model: NewModel(cfg, deps.Source)}, nil
+		model: NewModel(cfg, deps.Source, deps.Networks)}, nil
 }
 
 // Start begins consuming.

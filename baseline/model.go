@@ -125,6 +125,7 @@ type Stats struct {
 type Model struct {
 	cfg     Configuration
 	src     events.Source
+	nets    *netclass.Networks
 	devices map[string]*device
 	t0      time.Time // earliest flow start seen: the start of learning
 	now     time.Time // newest event time seen
@@ -132,9 +133,13 @@ type Model struct {
 	flows, deviations, edgesDropped, devicesDenied uint64
 }
 
-// NewModel returns an empty model.
-func NewModel(cfg Configuration, src events.Source) *Model {
-	return &Model{cfg: cfg, src: src, devices: map[string]*device{}}
+// NewModel returns an empty model. nets says which addresses
+// are the monitored network; nil means netclass.DefaultLocal.
+func NewModel(cfg Configuration, src events.Source, nets *netclass.Networks) *Model {
+	if nets == nil {
+		nets = netclass.MustNetworks()
+	}
+	return &Model{cfg: cfg, src: src, nets: nets, devices: map[string]*device{}}
 }
 
 // LearningEnd is the end of the global learning window, zero before the
@@ -220,7 +225,7 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 // network, creating it, or nil for remote and group addresses.
 func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(events.Deviation), flowID string) *device {
 	addr, err := netip.ParseAddr(ep.IP)
-	if err != nil || !netclass.IsLocal(addr) || netclass.IsGroupMAC(ep.MAC) {
+	if err != nil || !m.nets.IsLocal(addr) || netclass.IsGroupMAC(ep.MAC) {
 		return nil
 	}
 	key := events.DeviceKey(ep.MAC, ep.IP, vlan)
@@ -303,7 +308,7 @@ func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) 
 	}
 	addr, _ := netip.ParseAddr(peer)
 	switch {
-	case !peerKnown && netclass.IsInternet(addr):
+	case !peerKnown && m.nets.IsInternet(addr):
 		dv.Type = events.DeviationInternet
 		dv.Summary = fmt.Sprintf("%s talked to internet address %s on %s/%d, never seen while learning", d.label(), peer, f.Transport, f.Resp.Port)
 		m.raise(d, "internet|"+peer, dv, emit)

@@ -69,7 +69,7 @@ func TestModelDeviations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfiguration()
 			cfg.Learning = 30 * time.Minute
-			m := NewModel(cfg, events.Source{Component: "baseline"})
+			m := NewModel(cfg, events.Source{Component: "baseline"}, nil)
 			for _, f := range learning {
 				if got := m.ObserveFlow(f); len(got) != 0 {
 					t.Fatalf("deviation while learning: %+v", got)
@@ -98,7 +98,7 @@ func TestModelIsDeterministic(t *testing.T) {
 	run := func() []string {
 		cfg := DefaultConfiguration()
 		cfg.Learning = 30 * time.Minute
-		m := NewModel(cfg, events.Source{Component: "baseline"})
+		m := NewModel(cfg, events.Source{Component: "baseline"}, nil)
 		var ids []string
 		for _, f := range []events.Event[events.Flow]{
 			tcp(0, pumpMAC, "10.0.0.5", srvMAC, "10.0.0.9", 443),
@@ -121,7 +121,7 @@ func TestModelBoundsMemory(t *testing.T) {
 	cfg := DefaultConfiguration()
 	cfg.Learning = time.Hour
 	cfg.MaxEdgesPerDevice = 3
-	m := NewModel(cfg, events.Source{})
+	m := NewModel(cfg, events.Source{}, nil)
 	for p := range 10 {
 		m.ObserveFlow(tcp(1, pumpMAC, "10.0.0.5", srvMAC, "10.0.0.9", uint16(100+p)))
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/netclass"
 )
 
 // Bus is what the inventory needs of the event log.
@@ -21,6 +22,9 @@ type Dependencies struct {
 	Logger *slog.Logger
 	Bus    Bus
 	Source events.Source
+	// Networks says which addresses are the monitored network; nil means
+	// the private ranges.
+	Networks *netclass.Networks
 }
 
 // Durable is the name of the inventory's JetStream consumer.
@@ -52,7 +56,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	deps.Source.Component = "inventory"
-	return &Component{deps: deps, logger: deps.Logger.With("component", "inventory"), model: NewModel(cfg, deps.Source)}, nil
+	return &Component{deps: deps, logger: deps.Logger.With("component", "inventory"), model: NewModel(cfg, deps.Source, deps.Networks)}, nil
 }
 
 // Start begins consuming flows and observations.

@@ -113,6 +113,7 @@ type counted struct{ pktO, pktR, byteO, byteR uint64 }
 type Model struct {
 	cfg     Configuration
 	src     events.Source
+	nets    *netclass.Networks
 	devices map[string]*Device
 	// open remembers what was already counted of flows that reported an
 	// update, so their end adds only the rest.
@@ -121,9 +122,13 @@ type Model struct {
 	flows, observations, dropped uint64
 }
 
-// NewModel returns an empty inventory.
-func NewModel(cfg Configuration, src events.Source) *Model {
-	return &Model{cfg: cfg, src: src, devices: map[string]*Device{}, open: map[string]counted{}}
+// NewModel returns an empty inventory. nets says which addresses
+// are the monitored network; nil means netclass.DefaultLocal.
+func NewModel(cfg Configuration, src events.Source, nets *netclass.Networks) *Model {
+	if nets == nil {
+		nets = netclass.MustNetworks()
+	}
+	return &Model{cfg: cfg, src: src, nets: nets, devices: map[string]*Device{}, open: map[string]counted{}}
 }
 
 // DeviceID derives the stable ID of a device key.
@@ -191,7 +196,7 @@ func sub(a, b uint64) uint64 {
 // a group address, a frame without link layer and a routed address).
 func (m *Model) endpoint(ev events.Event[events.Flow], ep events.Endpoint, vlan uint16) (*Device, []events.Event[events.DeviceChange]) {
 	addr, err := netip.ParseAddr(ep.IP)
-	if err != nil || !netclass.IsLocal(addr) || netclass.IsGroupMAC(ep.MAC) {
+	if err != nil || !m.nets.IsLocal(addr) || netclass.IsGroupMAC(ep.MAC) {
 		return nil, nil
 	}
 	key := events.DeviceKey(ep.MAC, ep.IP, vlan)
@@ -270,7 +275,7 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.E
 	if o.Attribute == "ip" {
 		return append(out, m.address(d, o.Value, o.Protocol, ev.Time, ev.ID)...)
 	}
-	if o.IP != "" && netclass.IsLocalString(o.IP) {
+	if o.IP != "" && m.nets.IsLocalString(o.IP) {
 		out = append(out, m.address(d, o.IP, "traffic", ev.Time, ev.ID)...)
 	}
 	i := slices.IndexFunc(d.Attributes, func(a Attribute) bool { return a.Name == o.Attribute })

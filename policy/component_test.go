@@ -130,7 +130,7 @@ func encode(t *testing.T, m events.Message) []byte {
 }
 
 func TestComponentPublishesDecisionThenAlerts(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	bus := newFakeBus()
 	c := startComponent(t, DefaultConfiguration(), bus)
 
@@ -163,7 +163,7 @@ func TestComponentPublishesDecisionThenAlerts(t *testing.T) {
 }
 
 func TestComponentPoison(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	bus := newFakeBus()
 	c := startComponent(t, DefaultConfiguration(), bus)
 	err := bus.deliver(t, 1, []byte(`{"version":"v1","kind":"deviation","id":"x","body":{"type":7}}`))
@@ -179,7 +179,7 @@ func TestComponentPoison(t *testing.T) {
 }
 
 func TestComponentPublishFailureIsRetried(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	bus := newFakeBus()
 	c := startComponent(t, DefaultConfiguration(), bus)
 	ev := deviation(events.DeviationScan, workstation, func(d *events.Deviation) { d.Count = 30 })
@@ -201,7 +201,7 @@ func TestComponentPublishFailureIsRetried(t *testing.T) {
 }
 
 func TestComponentStartRejectsInvalidPolicy(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	dir := writePolicies(t, map[string]string{"x.rego": "package vigil.rules.x\n\nalerts contains http.send({}) if true\n"})
 	cfg := DefaultConfiguration()
 	cfg.Dir = dir
@@ -219,7 +219,7 @@ func TestComponentStartRejectsInvalidPolicy(t *testing.T) {
 }
 
 func TestComponentReloadInterval(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	dir := writePolicies(t, map[string]string{"site.rego": strings.Replace(siteRule, "%s", "v1", 1)})
 	cfg := siteConfig(dir)
 	cfg.ReloadInterval = 10 * time.Millisecond

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -76,5 +78,25 @@ func TestRunTestsInvalidFile(t *testing.T) {
 	_, err := Test(context.Background(), TestOptions{Dirs: []string{dir}})
 	if err == nil || !strings.Contains(err.Error(), "bad_test.rego:4:") || !strings.Contains(err.Error(), "time.now_ns is not allowed") {
 		t.Errorf("Test() error = %v", err)
+	}
+}
+
+// TestReadmeExample keeps the rule and test of rego/README.md working.
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../rego/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```rego\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	if len(blocks) != 2 {
+		t.Fatalf("found %d rego blocks in the README, want 2", len(blocks))
+	}
+	dir := writePolicies(t, map[string]string{"pacs_only.rego": blocks[0][1], "pacs_only_test.rego": blocks[1][1]})
+	results, err := Test(context.Background(), TestOptions{Dirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Outcome != TestPass {
+		t.Errorf("results = %v", results)
 	}
 }

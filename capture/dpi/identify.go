@@ -206,9 +206,6 @@ func (SNMP) Identify(p *Packet) bool {
 	i := 2
 	switch {
 	case b[1] < 0x80:
-		if int(b[1]) > len(b)-2 {
-			return false
-		}
 	case b[1] == 0x81:
 		i = 3
 	case b[1] == 0x82:

@@ -14,6 +14,7 @@ func newAnalyzeCommand(g *globalOptions) *cobra.Command {
 		asJSON bool
 		learn  time.Duration
 		pol    string
+		local  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "analyze CAPTURE...",
@@ -46,6 +47,9 @@ before the problem and is still printed).`,
 			if learn < 0 {
 				return fmt.Errorf("--learn %s: must not be negative", learn)
 			}
+			if len(local) > 0 {
+				cfg.Networks.Local = local
+			}
 			rep, err := analysis{files: files, learn: learn, policy: pol}.run(cmd.Context(), cfg, logger)
 			var partial captureError
 			if err != nil && !errors.As(err, &partial) {
@@ -67,6 +71,7 @@ before the problem and is still printed).`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (see docs/report.md)")
 	cmd.Flags().DurationVar(&learn, "learn", 0, "learning window in capture time from the first packet (default: baseline.learning, 24h)")
+	cmd.Flags().StringSliceVar(&local, "local", nil, "CIDR prefixes of the monitored network (default: networks.local, private ranges)")
 	cmd.Flags().StringVar(&pol, "policy", "", "directory of site Rego policies, loaded with the shipped library")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/config"
+	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/policy"
 )
@@ -24,6 +25,7 @@ type Config struct {
 	// Site names the hospital campus this instance watches.
 	Site      string                  `yaml:"site"`
 	HTTP      HTTPConfiguration       `yaml:"http"`
+	Networks  netclass.Configuration  `yaml:"networks"`
 	Events    events.Configuration    `yaml:"events"`
 	Sensor    capture.Configuration   `yaml:"sensor"`
 	Inventory inventory.Configuration `yaml:"inventory"`

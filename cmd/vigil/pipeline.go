@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-health/vigil/baseline"
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/internal/report"
 	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/policy"
@@ -30,6 +31,10 @@ type engines struct {
 // registering each with lc so that the caller stops them in reverse.
 func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle) (*engines, error) {
 	src := events.Source{Name: cfg.Site, Site: cfg.Site}
+	nets, err := netclass.NewNetworks(cfg.Networks.Local)
+	if err != nil {
+		return nil, fmt.Errorf("networks.local: %w", err)
+	}
 	bus, err := events.NewBus(cfg.Events, events.Dependencies{Logger: logger, DataDir: cfg.DataDir})
 	if err != nil {
 		return nil, err
@@ -37,11 +42,11 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 	if err := lc.start(ctx, "events", bus); err != nil {
 		return nil, err
 	}
-	inv, err := inventory.New(cfg.Inventory, inventory.Dependencies{Logger: logger, Bus: bus, Source: src})
+	inv, err := inventory.New(cfg.Inventory, inventory.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets})
 	if err != nil {
 		return nil, err
 	}
-	base, err := baseline.New(cfg.Baseline, baseline.Dependencies{Logger: logger, Bus: bus, Source: src})
+	base, err := baseline.New(cfg.Baseline, baseline.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets})
 	if err != nil {
 		return nil, err
 	}

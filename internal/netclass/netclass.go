@@ -9,38 +9,23 @@ import (
 )
 
 var (
-	cgnat     = netip.MustParsePrefix("100.64.0.0/10")
 	broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	defaults  = MustNetworks()
 )
 
-// IsLocal says whether an address belongs to the monitored network rather
-// than the internet: private (RFC 1918), unique local, link local, shared
-// (RFC 6598, carrier-grade NAT) or loopback unicast addresses.
-func IsLocal(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == broadcast {
-		return false
-	}
-	return a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLoopback() || cgnat.Contains(a)
-}
+// IsLocal is Networks.IsLocal with DefaultLocal.
+func IsLocal(a netip.Addr) bool { return defaults.IsLocal(a) }
 
-// IsInternet says whether an address is a unicast address outside the
-// monitored network.
-func IsInternet(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != broadcast && !IsLocal(a)
-}
+// IsInternet is Networks.IsInternet with DefaultLocal.
+func IsInternet(a netip.Addr) bool { return defaults.IsInternet(a) }
 
 // IsLocalString is IsLocal for text addresses; invalid text is not local.
-func IsLocalString(ip string) bool {
-	a, err := netip.ParseAddr(ip)
-	return err == nil && IsLocal(a)
-}
+func IsLocalString(ip string) bool { return defaults.IsLocalString(ip) }
 
 // IsInternetString is IsInternet for text addresses.
 func IsInternetString(ip string) bool {
 	a, err := netip.ParseAddr(ip)
-	return err == nil && IsInternet(a)
+	return err == nil && defaults.IsInternet(a)
 }
 
 // IsGroupMAC reports broadcast and multicast MAC addresses (the I/G bit of

@@ -39,3 +39,19 @@ func TestClassification(t *testing.T) {
 		t.Error("IsLocallyAdministered misclassifies")
 	}
 }
+
+func TestConfiguredNetworks(t *testing.T) {
+	n, err := NewNetworks([]string{"141.142.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.IsLocalString("141.142.228.5") || n.IsLocalString("10.0.0.1") || !n.IsLocalString("127.0.0.1") {
+		t.Error("configured networks misclassify")
+	}
+	if _, err := NewNetworks([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("bad prefix accepted")
+	}
+	if errs := (Configuration{Local: []string{"x", "10.0.0.0/8", "y"}}).Validate(); len(errs) != 2 {
+		t.Errorf("Validate = %v, want 2 errors", errs)
+	}
+}

@@ -1,0 +1,8 @@
+// Package enforce will own block decisions: the desired set, the
+// patient-safety gate (dry-run by default, approval for life-sustaining
+// and patient-connected devices), reconciliation against what each
+// enforcement point actually has, and the audit trail.
+//
+// Not built yet (issue 7). Policies can already ask for blocks (the
+// "enforce" set of a decision event); nothing acts on them.
+package enforce
