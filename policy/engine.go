@@ -214,8 +214,11 @@ func (e *Engine) Evaluate(ctx context.Context, ev events.Event[events.Deviation]
 		case len(rs) == 0:
 			problems = append(problems, fmt.Sprintf("evaluation failed: %s.alerts is undefined", e.cfg.Query))
 		default:
-			rawAlerts, _ = rs[0].Bindings["alerts"].([]any)
-			rawEnforce, _ = rs[0].Bindings["enforce"].([]any)
+			var p []string
+			rawAlerts, p = collection(rs[0].Bindings, "alerts", e.cfg.Query)
+			problems = append(problems, p...)
+			rawEnforce, p = collection(rs[0].Bindings, "enforce", e.cfg.Query)
+			problems = append(problems, p...)
 		}
 		for _, be := range builtinErrs {
 			problems = append(problems, "builtin error: "+be.Error())
@@ -263,6 +266,20 @@ func (e *Engine) Evaluate(ctx context.Context, ev events.Event[events.Deviation]
 		out = append(out, alertEv)
 	}
 	return decEv, out, nil
+}
+
+// collection reads one result set binding, which must be a set (or an
+// array); anything else is reported and raised as one invalid element so
+// that it is not lost.
+func collection(b opa.Vars, name, query string) ([]any, []string) {
+	v, present := b[name]
+	if !present {
+		return nil, nil
+	}
+	if list, ok := v.([]any); ok {
+		return list, nil
+	}
+	return []any{v}, []string{fmt.Sprintf("%s.%s is not a set: %s", query, name, compactJSON(v))}
 }
 
 // inputValue decodes the encoded event into OPA's value, numbers kept

@@ -518,3 +518,20 @@ func TestMissingAlertsRule(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+func TestAlertsNotASet(t *testing.T) {
+	dir := writePolicies(t, map[string]string{"obj.rego": `package site
+
+alerts := {"rule": "r", "severity": "low", "title": "t"}
+`})
+	cfg := siteConfig(dir)
+	cfg.Query = "data.site"
+	eng := newEngine(t, cfg)
+	dec, alerts, err := eng.Evaluate(context.Background(), deviation(events.DeviationNewDevice, workstation))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].Body.Rule != "r" || !strings.Contains(dec.Body.Error, "data.site.alerts is not a set") {
+		t.Errorf("alerts = %+v, decision error %q", alerts, dec.Body.Error)
+	}
+}

@@ -92,11 +92,13 @@ func TestReadmeExample(t *testing.T) {
 		t.Fatalf("found %d rego blocks in the README, want 2", len(blocks))
 	}
 	dir := writePolicies(t, map[string]string{"pacs_only.rego": blocks[0][1], "pacs_only_test.rego": blocks[1][1]})
-	results, err := Test(context.Background(), TestOptions{Dirs: []string{dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != 1 || results[0].Outcome != TestPass {
-		t.Errorf("results = %v", results)
+	for _, builtin := range []bool{false, true} {
+		results, err := Test(context.Background(), TestOptions{Builtin: builtin, Dirs: []string{dir}, Filter: "pacs"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(results) != 2 || results[0].Outcome != TestPass || results[1].Outcome != TestPass {
+			t.Errorf("builtin %v: results = %v", builtin, results)
+		}
 	}
 }
