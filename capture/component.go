@@ -73,8 +73,8 @@ type Component struct {
 	err     error
 
 	packets, bytes, decodeErrors, nonIP, truncated atomic.Uint64
-	flows, evictions, activeFlows, observations     atomic.Uint64
-	dissectErrors, publishErrors, sourceErrors      atomic.Uint64
+	flows, evictions, activeFlows, observations    atomic.Uint64
+	dissectErrors, publishErrors, sourceErrors     atomic.Uint64
 }
 
 // New checks the configuration and returns an inert component.

@@ -535,3 +535,20 @@ alerts := {"rule": "r", "severity": "low", "title": "t"}
 		t.Errorf("alerts = %+v, decision error %q", alerts, dec.Body.Error)
 	}
 }
+
+func TestBuiltinErrorIsRecordedAndOtherRulesFire(t *testing.T) {
+	dir := writePolicies(t, map[string]string{"cidr.rego": `package vigil.rules.cidr
+
+alerts contains {"severity": "low", "title": "in range"} if net.cidr_contains("not-a-cidr", input.body.device.ips[0])
+`})
+	cfg := DefaultConfiguration()
+	cfg.Dir = dir
+	eng := newEngine(t, cfg)
+	dec, alerts, err := eng.Evaluate(context.Background(), deviation(events.DeviationNewDevice, unknownDevice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].Body.Rule != "new_device" || !strings.Contains(dec.Body.Error, "builtin error") || !strings.Contains(dec.Body.Error, "cidr.rego:3") {
+		t.Errorf("got %d alerts, decision error %q", len(alerts), dec.Body.Error)
+	}
+}

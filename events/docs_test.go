@@ -1,0 +1,78 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"regexp"
+	"testing"
+)
+
+// TestDocsExamples keeps docs/events.md honest: every example decodes
+// strictly (no field the Go type lacks) into the type of its kind, carries
+// the ID its content derives, and every kind has an example.
+func TestDocsExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(doc, -1)
+	seen := map[Kind]bool{}
+	for _, b := range blocks {
+		payload := b[1]
+		h, err := DecodeHeader(payload)
+		if err != nil {
+			t.Errorf("example does not decode: %v\n%s", err, payload)
+			continue
+		}
+		seen[h.Kind] = true
+		var id string
+		switch h.Kind {
+		case KindFlow:
+			id = strictID[Flow](t, payload)
+		case KindObservation:
+			id = strictID[Observation](t, payload)
+		case KindAuth:
+			id = strictID[Auth](t, payload)
+		case KindHealth:
+			id = strictID[Health](t, payload)
+		case KindDeviation:
+			id = strictID[Deviation](t, payload)
+		case KindDeviceChange:
+			id = strictID[DeviceChange](t, payload)
+		case KindDecision:
+			id = strictID[Decision](t, payload)
+		case KindAlert:
+			id = strictID[Alert](t, payload)
+		case KindEnforcement:
+			id = strictID[Enforcement](t, payload)
+		default:
+			t.Errorf("example of unknown kind %q", h.Kind)
+			continue
+		}
+		if id != h.ID {
+			t.Errorf("%s example: id %s, content derives %s", h.Kind, h.ID, id)
+		}
+	}
+	for _, k := range Kinds {
+		if !seen[k] {
+			t.Errorf("docs/events.md has no example of %s", k)
+		}
+	}
+}
+
+func strictID[B Body](t *testing.T, payload []byte) string {
+	t.Helper()
+	var e Event[B]
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Errorf("%T example: %v", e.Body, err)
+		return ""
+	}
+	again, err := NewEvent(e.Time, e.Source, e.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return again.ID
+}
