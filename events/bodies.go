@@ -9,8 +9,10 @@ type Endpoint struct {
 	MAC string `json:"mac,omitempty"`
 	// IP is the IPv4 or IPv6 address in its canonical text form.
 	IP string `json:"ip"`
-	// Port is the TCP/UDP port; 0 for protocols without ports. For ICMP the
-	// responder's port holds the ICMP type, as Zeek does.
+	// Port is the TCP/UDP port; 0 for protocols without ports. For ICMP,
+	// as in Zeek, the originator's port holds the ICMP type and the
+	// responder's the matching reply type (echo 8 and 0), or the code of a
+	// one-way message.
 	Port uint16 `json:"port,omitempty"`
 }
 
