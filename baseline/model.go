@@ -239,7 +239,7 @@ func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(e
 		emit(events.Deviation{
 			Type:     events.DeviationNewDevice,
 			Device:   d.snapshot(),
-			Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window", d.label(), ep.IP),
+			Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window.", d.label(), ep.IP),
 			Baseline: m.context(d, at),
 			Evidence: []string{flowID},
 		})
@@ -310,19 +310,19 @@ func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) 
 	switch {
 	case !peerKnown && m.nets.IsInternet(addr):
 		dv.Type = events.DeviationInternet
-		dv.Summary = fmt.Sprintf("%s talked to internet address %s on %s/%d, never seen while learning", d.label(), peer, f.Transport, f.Resp.Port)
+		dv.Summary = fmt.Sprintf("%s talked to internet address %s on %s/%d, never seen while learning.", d.label(), peer, f.Transport, f.Resp.Port)
 		m.raise(d, "internet|"+peer, dv, emit)
 	case !peerKnown:
 		dv.Type = events.DeviationNewPeer
-		dv.Summary = fmt.Sprintf("%s talked to new peer %s on %s/%d", d.label(), peer, f.Transport, f.Resp.Port)
+		dv.Summary = fmt.Sprintf("%s talked to new peer %s on %s/%d.", d.label(), peer, f.Transport, f.Resp.Port)
 		m.raise(d, "peer|"+peer, dv, emit)
 	case !edgeKnown:
 		dv.Type = events.DeviationNewPort
-		dv.Summary = fmt.Sprintf("%s used new port %s/%d towards known peer %s", d.label(), f.Transport, f.Resp.Port, peer)
+		dv.Summary = fmt.Sprintf("%s used new port %s/%d towards known peer %s.", d.label(), f.Transport, f.Resp.Port, peer)
 		m.raise(d, fmt.Sprintf("edge|%s|%s|%d", peer, f.Transport, f.Resp.Port), dv, emit)
 	case known != "" && f.AppProto != "" && known != f.AppProto:
 		dv.Type = events.DeviationNewProtocol
-		dv.Summary = fmt.Sprintf("%s spoke %s instead of %s to %s on %s/%d", d.label(), f.AppProto, known, peer, f.Transport, f.Resp.Port)
+		dv.Summary = fmt.Sprintf("%s spoke %s instead of %s to %s on %s/%d.", d.label(), f.AppProto, known, peer, f.Transport, f.Resp.Port)
 		m.raise(d, fmt.Sprintf("proto|%s|%s|%d|%s", peer, f.Transport, f.Resp.Port, f.AppProto), dv, emit)
 	}
 }
@@ -353,7 +353,7 @@ func (m *Model) inbound(d *device, f events.Flow, emit func(events.Deviation)) {
 		Type: events.DeviationNewPort, Device: d.snapshot(), Direction: "inbound",
 		Peer:      &events.Endpoint{MAC: f.Orig.MAC, IP: f.Orig.IP},
 		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
-		Summary:  fmt.Sprintf("%s answered on new service port %s/%d (client %s)", d.label(), f.Transport, f.Resp.Port, f.Orig.IP),
+		Summary:  fmt.Sprintf("%s answered on new service port %s/%d (client %s).", d.label(), f.Transport, f.Resp.Port, f.Orig.IP),
 		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
 	}, emit)
 }
@@ -422,9 +422,9 @@ func (m *Model) deviationsScan(d *device, f events.Flow, emit func(events.Deviat
 	}
 	if len(peers) == 1 {
 		dv.Peer = &events.Endpoint{MAC: f.Resp.MAC, IP: peers[0]}
-		dv.Summary = fmt.Sprintf("%s scanned %d ports of %s within %s", d.label(), len(d.scanPorts), peers[0], m.cfg.ScanWindow)
+		dv.Summary = fmt.Sprintf("%s scanned %d ports of %s within %s.", d.label(), len(d.scanPorts), peers[0], m.cfg.ScanWindow)
 	} else {
-		dv.Summary = fmt.Sprintf("%s scanned %d targets (%d hosts, %d ports) within %s", d.label(), len(d.scanTargets), len(peers), len(d.scanPorts), m.cfg.ScanWindow)
+		dv.Summary = fmt.Sprintf("%s scanned %d targets (%d hosts, %d ports) within %s.", d.label(), len(d.scanTargets), len(peers), len(d.scanPorts), m.cfg.ScanWindow)
 	}
 	emit(dv)
 }
