@@ -43,8 +43,7 @@ type Component struct {
 
 	outbox events.Outbox
 
-	cancel context.CancelFunc
-	done   chan error
+	worker events.Worker
 }
 
 // New returns an inert component.
@@ -65,29 +64,16 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 
 // Start begins consuming.
 func (c *Component) Start(ctx context.Context) error {
-	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	c.done = make(chan error, 1)
-	go func() {
-		c.done <- c.deps.Bus.Consume(ctx, events.ConsumerSpec{
-			Stream: events.StreamSensor, Durable: Durable,
-			Kinds: []events.Kind{events.KindFlow, events.KindObservation},
-		}, c.handle)
-	}()
+	c.worker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
+		Stream: events.StreamSensor, Durable: Durable,
+		Kinds: []events.Kind{events.KindFlow, events.KindObservation},
+	}, c.handle)
 	return nil
 }
 
 // Stop stops consuming and waits for the handler in progress.
 func (c *Component) Stop(ctx context.Context) error {
-	if c.cancel == nil {
-		return nil
-	}
-	c.cancel()
-	select {
-	case err := <-c.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("stop baseline: %w", ctx.Err())
-	}
+	return c.worker.Stop(ctx)
 }
 
 // Stats returns the model's counters.

@@ -40,8 +40,7 @@ type Component struct {
 
 	outbox events.Outbox
 
-	cancel context.CancelFunc
-	done   chan error
+	worker events.Worker
 }
 
 // New returns an inert component.
@@ -61,29 +60,16 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 
 // Start begins consuming flows and observations.
 func (c *Component) Start(ctx context.Context) error {
-	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	c.done = make(chan error, 1)
-	go func() {
-		c.done <- c.deps.Bus.Consume(ctx, events.ConsumerSpec{
-			Stream: events.StreamSensor, Durable: Durable,
-			Kinds: []events.Kind{events.KindFlow, events.KindObservation},
-		}, c.handle)
-	}()
+	c.worker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
+		Stream: events.StreamSensor, Durable: Durable,
+		Kinds: []events.Kind{events.KindFlow, events.KindObservation},
+	}, c.handle)
 	return nil
 }
 
-// Stop stops consuming.
+// Stop stops consuming and waits for the handler in progress.
 func (c *Component) Stop(ctx context.Context) error {
-	if c.cancel == nil {
-		return nil
-	}
-	c.cancel()
-	select {
-	case err := <-c.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("stop inventory: %w", ctx.Err())
-	}
+	return c.worker.Stop(ctx)
 }
 
 // Devices returns the current inventory, sorted by key.
