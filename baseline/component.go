@@ -97,17 +97,17 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	var out []events.Event[events.Deviation]
 	switch d.Header.Kind {
 	case events.KindFlow:
-		ev, err := events.Decode[events.Flow](d.Data)
+		ev, err := events.DecodeDelivery[events.Flow](d)
 		if err != nil {
-			return errors.Join(events.ErrPoison, err)
+			return err
 		}
 		c.mu.Lock()
 		out = c.model.ObserveFlow(ev)
 		c.mu.Unlock()
 	case events.KindObservation:
-		ev, err := events.Decode[events.Observation](d.Data)
+		ev, err := events.DecodeDelivery[events.Observation](d)
 		if err != nil {
-			return errors.Join(events.ErrPoison, err)
+			return err
 		}
 		c.mu.Lock()
 		c.model.ObserveAttribute(ev)

@@ -10,6 +10,7 @@ package baseline
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -104,8 +105,6 @@ type device struct {
 
 	scanStart   time.Time
 	scanTargets map[target]struct{}
-	scanPeers   map[string]struct{}
-	scanPorts   map[uint16]struct{}
 	scanRaised  bool
 }
 
@@ -392,11 +391,11 @@ func (m *Model) scanCheck(d *device, f events.Flow, emit func(events.Deviation))
 	if f.Transport != "tcp" && f.Transport != "udp" {
 		return
 	}
-	if d.scanTargets == nil || f.Start.Sub(d.scanStart) > m.cfg.ScanWindow || f.Start.Before(d.scanStart) && d.scanStart.Sub(f.Start) > m.cfg.ScanWindow {
+	// Flow events arrive in end order, so a start may precede the
+	// window's: only a distance beyond the window opens a new one.
+	if d.scanTargets == nil || (f.Start.Sub(d.scanStart)).Abs() > m.cfg.ScanWindow {
 		d.scanStart = f.Start
 		d.scanTargets = map[target]struct{}{}
-		d.scanPeers = map[string]struct{}{}
-		d.scanPorts = map[uint16]struct{}{}
 		d.scanRaised = false
 	}
 	t := target{peer: f.Resp.IP, port: f.Resp.Port}
@@ -404,8 +403,6 @@ func (m *Model) scanCheck(d *device, f events.Flow, emit func(events.Deviation))
 		return
 	}
 	d.scanTargets[t] = struct{}{}
-	d.scanPeers[t.peer] = struct{}{}
-	d.scanPorts[t.port] = struct{}{}
 	if d.scanRaised || len(d.scanTargets) < m.cfg.ScanThreshold {
 		return
 	}
@@ -414,7 +411,13 @@ func (m *Model) scanCheck(d *device, f events.Flow, emit func(events.Deviation))
 }
 
 func (m *Model) deviationsScan(d *device, f events.Flow, emit func(events.Deviation)) {
-	peers := slices.Sorted(mapKeys(d.scanPeers))
+	hosts := map[string]bool{}
+	ports := map[uint16]bool{}
+	for t := range d.scanTargets {
+		hosts[t.peer] = true
+		ports[t.port] = true
+	}
+	peers := slices.Sorted(maps.Keys(hosts))
 	dv := events.Deviation{
 		Type: events.DeviationScan, Device: d.snapshot(), Direction: "outbound",
 		Transport: f.Transport, Count: len(d.scanTargets),
@@ -422,21 +425,11 @@ func (m *Model) deviationsScan(d *device, f events.Flow, emit func(events.Deviat
 	}
 	if len(peers) == 1 {
 		dv.Peer = &events.Endpoint{MAC: f.Resp.MAC, IP: peers[0]}
-		dv.Summary = fmt.Sprintf("%s scanned %d ports of %s within %s.", d.label(), len(d.scanPorts), peers[0], m.cfg.ScanWindow)
+		dv.Summary = fmt.Sprintf("%s scanned %d ports of %s within %s.", d.label(), len(ports), peers[0], m.cfg.ScanWindow)
 	} else {
-		dv.Summary = fmt.Sprintf("%s scanned %d targets (%d hosts, %d ports) within %s.", d.label(), len(d.scanTargets), len(peers), len(d.scanPorts), m.cfg.ScanWindow)
+		dv.Summary = fmt.Sprintf("%s scanned %d targets (%d hosts, %d ports) within %s.", d.label(), len(d.scanTargets), len(peers), len(ports), m.cfg.ScanWindow)
 	}
 	emit(dv)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (d *device) size() int { return len(d.edges) + len(d.services) }

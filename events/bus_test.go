@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 )
 
@@ -58,6 +59,18 @@ func testFlow(i int) Event[Flow] {
 type collector struct {
 	mu  sync.Mutex
 	ids []string
+}
+
+// handle is a Handler that records each delivery's event ID.
+func (c *collector) handle(_ context.Context, d Delivery) error {
+	c.add(d.Header.ID)
+	return nil
+}
+
+func (c *collector) add(id string) {
+	c.mu.Lock()
+	c.ids = append(c.ids, id)
+	c.mu.Unlock()
 }
 
 func (c *collector) got() []string {
@@ -115,14 +128,12 @@ func TestPublishDeduplicatesAndConsumerRetriesInOrder(t *testing.T) {
 			if err != nil {
 				return errors.Join(ErrPoison, err)
 			}
-			c.mu.Lock()
-			c.ids = append(c.ids, ev.ID)
-			c.mu.Unlock()
+			c.add(ev.ID)
 			return nil
 		})
 	waitCaughtUp(t, b, StreamSensor, "t")
 	stop()
-	if got := c.got(); !equalStrings(got, sent) {
+	if got := c.got(); !cmp.Equal(got, sent) {
 		t.Fatalf("handled %v, want %v", got, sent)
 	}
 	if s := b.Stats(); s.Retries != 1 || s.Delivered != 5 {
@@ -140,12 +151,7 @@ func TestConsumerResumesAfterRestartWithoutRedelivering(t *testing.T) {
 		}
 	}
 	var first collector
-	stop := consumeInBackground(t, b, ConsumerSpec{Stream: StreamSensor, Durable: "r"}, func(_ context.Context, d Delivery) error {
-		first.mu.Lock()
-		first.ids = append(first.ids, d.Header.ID)
-		first.mu.Unlock()
-		return nil
-	})
+	stop := consumeInBackground(t, b, ConsumerSpec{Stream: StreamSensor, Durable: "r"}, first.handle)
 	waitCaughtUp(t, b, StreamSensor, "r")
 	stop()
 	stopBus(t, b)
@@ -165,16 +171,11 @@ func TestConsumerResumesAfterRestartWithoutRedelivering(t *testing.T) {
 		t.Fatalf("after restart, re-publishing an old event: stats %+v, want 1 duplicate", s)
 	}
 	var second collector
-	stop = consumeInBackground(t, b2, ConsumerSpec{Stream: StreamSensor, Durable: "r"}, func(_ context.Context, d Delivery) error {
-		second.mu.Lock()
-		second.ids = append(second.ids, d.Header.ID)
-		second.mu.Unlock()
-		return nil
-	})
+	stop = consumeInBackground(t, b2, ConsumerSpec{Stream: StreamSensor, Durable: "r"}, second.handle)
 	waitCaughtUp(t, b2, StreamSensor, "r")
 	stop()
 	want := []string{testFlow(3).ID, testFlow(4).ID}
-	if got := second.got(); !equalStrings(got, want) {
+	if got := second.got(); !cmp.Equal(got, want) {
 		t.Fatalf("after restart handled %v, want only the new %v", got, want)
 	}
 	if len(first.got()) != 3 {
@@ -194,15 +195,10 @@ func TestPoisonMessageIsTerminatedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c collector
-	stop := consumeInBackground(t, b, ConsumerSpec{Stream: StreamSensor, Durable: "p"}, func(_ context.Context, d Delivery) error {
-		c.mu.Lock()
-		c.ids = append(c.ids, d.Header.ID)
-		c.mu.Unlock()
-		return nil
-	})
+	stop := consumeInBackground(t, b, ConsumerSpec{Stream: StreamSensor, Durable: "p"}, c.handle)
 	waitCaughtUp(t, b, StreamSensor, "p")
 	stop()
-	if got := c.got(); !equalStrings(got, []string{good.ID}) {
+	if got := c.got(); !cmp.Equal(got, []string{good.ID}) {
 		t.Fatalf("handled %v, want only the good event", got)
 	}
 	if s := b.Stats(); s.Poison != 1 {
@@ -228,7 +224,7 @@ func TestReadReturnsStoredEventsInOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !equalStrings(got, want) {
+	if !cmp.Equal(got, want) {
 		t.Fatalf("Read = %v, want %v", got, want)
 	}
 	// An empty filter result returns at once instead of blocking.
@@ -258,16 +254,4 @@ func waitCaughtUp(t *testing.T, b *Bus, stream, durable string) {
 	if err := b.WaitCaughtUp(ctx, stream, durable); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -42,3 +42,14 @@ type ConsumerSpec struct {
 	// Kinds filters the stream to these kinds; empty means all.
 	Kinds []Kind
 }
+
+// DecodeDelivery decodes a delivery as an event with body B. A payload
+// that does not decode can never be processed, so the error wraps
+// ErrPoison and the bus terminates the message instead of retrying it.
+func DecodeDelivery[B Body](d Delivery) (Event[B], error) {
+	ev, err := Decode[B](d.Data)
+	if err != nil {
+		return ev, errors.Join(ErrPoison, err)
+	}
+	return ev, nil
+}

@@ -26,30 +26,12 @@ func TestDocsExamples(t *testing.T) {
 			continue
 		}
 		seen[h.Kind] = true
-		var id string
-		switch h.Kind {
-		case KindFlow:
-			id = strictID[Flow](t, payload)
-		case KindObservation:
-			id = strictID[Observation](t, payload)
-		case KindAuth:
-			id = strictID[Auth](t, payload)
-		case KindHealth:
-			id = strictID[Health](t, payload)
-		case KindDeviation:
-			id = strictID[Deviation](t, payload)
-		case KindDeviceChange:
-			id = strictID[DeviceChange](t, payload)
-		case KindDecision:
-			id = strictID[Decision](t, payload)
-		case KindAlert:
-			id = strictID[Alert](t, payload)
-		case KindEnforcement:
-			id = strictID[Enforcement](t, payload)
-		default:
+		strict, ok := strictIDs[h.Kind]
+		if !ok {
 			t.Errorf("example of unknown kind %q", h.Kind)
 			continue
 		}
+		id := strict(t, payload)
 		if id != h.ID {
 			t.Errorf("%s example: id %s, content derives %s", h.Kind, h.ID, id)
 		}
@@ -59,6 +41,14 @@ func TestDocsExamples(t *testing.T) {
 			t.Errorf("docs/events.md has no example of %s", k)
 		}
 	}
+}
+
+// strictIDs decodes an example strictly as its kind and returns the ID its
+// content derives.
+var strictIDs = map[Kind]func(*testing.T, []byte) string{
+	KindFlow: strictID[Flow], KindObservation: strictID[Observation], KindAuth: strictID[Auth],
+	KindHealth: strictID[Health], KindDeviation: strictID[Deviation], KindDeviceChange: strictID[DeviceChange],
+	KindDecision: strictID[Decision], KindAlert: strictID[Alert], KindEnforcement: strictID[Enforcement],
 }
 
 func strictID[B Body](t *testing.T, payload []byte) string {

@@ -1,9 +1,6 @@
 package events
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Stream names. Events are grouped by who produces them, because the
 // groups need different retention: sensor output is large and short-lived,
@@ -70,16 +67,4 @@ func Streams(r RetentionConfiguration) []StreamSpec {
 		{Name: StreamAlerts, Kinds: []Kind{KindDecision, KindAlert}, Limits: r.Alerts},
 		{Name: StreamEnforce, Kinds: []Kind{KindEnforcement}, Limits: r.Enforce},
 	}
-}
-
-// StreamOf returns the name of the stream that holds a kind.
-func StreamOf(k Kind) (string, error) {
-	for _, s := range Streams(RetentionConfiguration{}) {
-		for _, sk := range s.Kinds {
-			if sk == k {
-				return s.Name, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("no stream holds kind %q", k)
 }

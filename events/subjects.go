@@ -44,13 +44,3 @@ func Subject(k Kind, partition int) string {
 func KindSubjects(k Kind) string {
 	return fmt.Sprintf("%s.%s.>", SubjectPrefix, k)
 }
-
-// KindOfSubject returns the kind token of a Vigil subject.
-func KindOfSubject(subject string) (Kind, bool) {
-	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
-	if !ok {
-		return "", false
-	}
-	kind, _, _ := strings.Cut(rest, ".")
-	return Kind(kind), kind != ""
-}

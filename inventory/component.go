@@ -49,7 +49,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		return nil, fmt.Errorf("inventory configuration: %w", errors.Join(errs...))
 	}
 	if deps.Bus == nil {
-		return nil, errNoBus
+		return nil, errors.New("inventory: no bus")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -93,17 +93,17 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	var out []events.Event[events.DeviceChange]
 	switch d.Header.Kind {
 	case events.KindFlow:
-		ev, err := events.Decode[events.Flow](d.Data)
+		ev, err := events.DecodeDelivery[events.Flow](d)
 		if err != nil {
-			return errors.Join(events.ErrPoison, err)
+			return err
 		}
 		c.mu.Lock()
 		out = c.model.ObserveFlow(ev)
 		c.mu.Unlock()
 	case events.KindObservation:
-		ev, err := events.Decode[events.Observation](d.Data)
+		ev, err := events.DecodeDelivery[events.Observation](d)
 		if err != nil {
-			return errors.Join(events.ErrPoison, err)
+			return err
 		}
 		c.mu.Lock()
 		out = c.model.ObserveAttribute(ev)

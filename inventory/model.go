@@ -10,7 +10,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -352,5 +351,3 @@ func (m *Model) Devices() []Device {
 func (m *Model) Stats() Stats {
 	return Stats{Devices: len(m.devices), Flows: m.flows, Observations: m.observations, DevicesDropped: m.dropped}
 }
-
-var errNoBus = errors.New("inventory: no bus")

@@ -1,13 +1,16 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-health/vigil/internal/report"
 	"github.com/vigil-health/vigil/internal/synth"
 )
 
@@ -16,7 +19,7 @@ func newDemoCommand(g *globalOptions) *cobra.Command {
 		write  string
 		asJSON bool
 		seed   int64
-		httpOn string
+		listen string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -29,10 +32,12 @@ monitors, a workstation, DHCP and DNS. After 30 minutes of normal traffic
 internet address and a port scan of the PACS.
 
 It then runs the whole pipeline on the capture, exactly as 'vigil analyze'
-would, and prints the devices found and the alerts raised. Nothing is sent
-on any network.`,
+would, and prints the devices found and the alerts raised. With --http it
+keeps the engines running and serves the HTTP API over the result until
+interrupted. Nothing is sent on any network.`,
 		Example: `  vigil demo
-  vigil demo --write ward.pcap     # keep the capture, e.g. for 'vigil analyze'`,
+  vigil demo --write ward.pcap            # keep the capture, e.g. for 'vigil analyze'
+  vigil demo --http 127.0.0.1:8080        # then browse /api/v1/devices`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -42,9 +47,6 @@ on any network.`,
 			logger, err := g.logger(os.Stderr)
 			if err != nil {
 				return err
-			}
-			if httpOn != "" {
-				return errors.New("--http: the dashboard does not exist yet; the demo prints its summary and exits")
 			}
 			opts := synth.DefaultOptions()
 			opts.Seed = seed
@@ -61,38 +63,72 @@ on any network.`,
 			if err := scenario.WritePCAPFile(path); err != nil {
 				return fmt.Errorf("write demo capture: %w", err)
 			}
-			rep, err := analysis{files: []string{path}, learn: opts.Learning}.run(cmd.Context(), cfg, logger)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				b, err := rep.JSON()
-				if err != nil {
+			show := func(rep *report.Report) error {
+				if asJSON {
+					b, err := rep.JSON()
+					if err != nil {
+						return err
+					}
+					_, err = out.Write(b)
 					return err
 				}
-				_, err = out.Write(b)
+				return printDemo(out, scenario, rep, write)
+			}
+			a := analysis{files: []string{path}, learn: opts.Learning}
+			if listen != "" {
+				a.hold = func(eng *engines, rep *report.Report) error {
+					if err := show(rep); err != nil {
+						return err
+					}
+					return serveUntilDone(cmd.Context(), listen, eng, cmd.ErrOrStderr())
+				}
+			}
+			rep, err := a.run(cmd.Context(), cfg, logger)
+			if err != nil || listen != "" {
 				return err
 			}
-			fmt.Fprintf(out, "Vigil demo: a synthetic ward of %d devices, %d packets, learning %s then detecting %s.\n",
-				len(scenario.Devices), len(scenario.Packets), opts.Learning, opts.Detection)
-			fmt.Fprintf(out, "Injected anomalies:\n")
-			for _, a := range scenario.Anomalies {
-				fmt.Fprintf(out, "  %s  %s\n", a.Start.UTC().Format("15:04:05"), a.Note)
-			}
-			fmt.Fprintln(out)
-			if err := rep.WriteText(out); err != nil {
-				return err
-			}
-			if write != "" {
-				fmt.Fprintf(out, "\nThe capture is in %s: try 'vigil analyze --learn %s %s'.\n", write, opts.Learning, write)
-			}
-			return nil
+			return show(rep)
 		},
 	}
 	cmd.Flags().StringVar(&write, "write", "", "keep the generated capture in this pcap file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON instead of the summary")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the generator (same seed, same capture)")
-	cmd.Flags().StringVar(&httpOn, "http", "", "keep serving the dashboard on this address (not available yet)")
+	cmd.Flags().StringVar(&listen, "http", "", "after the summary, serve the HTTP API on this address until interrupted")
 	return cmd
+}
+
+// printDemo writes the human summary of the demo.
+func printDemo(out io.Writer, scenario *synth.Scenario, rep *report.Report, kept string) error {
+	opts := scenario.Options
+	fmt.Fprintf(out, "Vigil demo: a synthetic ward of %d devices, %d packets, learning %s then detecting %s.\n",
+		len(scenario.Devices), len(scenario.Packets), opts.Learning, opts.Detection)
+	fmt.Fprintf(out, "Injected anomalies:\n")
+	for _, a := range scenario.Anomalies {
+		fmt.Fprintf(out, "  %s  %s\n", a.Start.UTC().Format("15:04:05"), a.Note)
+	}
+	fmt.Fprintln(out)
+	if err := rep.WriteText(out); err != nil {
+		return err
+	}
+	if kept != "" {
+		fmt.Fprintf(out, "\nThe capture is in %s: try 'vigil analyze --learn %s %s'.\n", kept, opts.Learning, kept)
+	}
+	return nil
+}
+
+// serveUntilDone serves the API over the engines until ctx ends.
+func serveUntilDone(ctx context.Context, listen string, eng *engines, status io.Writer) error {
+	api, err := newAPI(listen, nil, eng, nil)
+	if err != nil {
+		return err
+	}
+	if err := api.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(status, "vigil: API on http://%s/api/v1/devices; interrupt to stop\n", api.Addr())
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return api.Stop(stopCtx)
 }

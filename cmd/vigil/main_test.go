@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,4 +281,72 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoServesTheAPIUntilInterrupted checks `vigil demo --http`: the
+// summary first, then the inventory over HTTP, then a clean stop.
+func TestDemoServesTheAPIUntilInterrupted(t *testing.T) {
+	t.Setenv("VIGIL_CONFIG", "")
+	cmd := newRootCommand()
+	var out, errOut syncBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"demo", "--http", "127.0.0.1:0"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	addr := regexp.MustCompile(`http://(\S+)/api/v1/devices`)
+	var url string
+	deadline := time.Now().Add(time.Minute)
+	for url == "" && time.Now().Before(deadline) {
+		if m := addr.FindStringSubmatch(errOut.String()); m != nil {
+			url = "http://" + m[1] + "/api/v1/devices"
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if url == "" {
+		t.Fatalf("no API address announced; stderr: %s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "Alerts (") {
+		t.Errorf("summary not printed before serving: %s", out.String())
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devices []map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&devices)
+	resp.Body.Close()
+	if err != nil || len(devices) != 14 {
+		t.Errorf("API returned %d devices (%v), want the ward's 14", len(devices), err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("demo ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop after interrupt")
+	}
 }

@@ -82,6 +82,10 @@ type analysis struct {
 	files  []string
 	learn  time.Duration
 	policy string // extra policy directory
+	// hold, when set, is called with the report while the engines still
+	// run, for example to serve the API over the result; its error is
+	// returned.
+	hold func(*engines, *report.Report) error
 }
 
 // captureError is a capture that could not be read completely. The report
@@ -105,10 +109,10 @@ func (a analysis) run(ctx context.Context, cfg Config, logger *slog.Logger) (*re
 	}
 	defer os.RemoveAll(tmp)
 
-	cfg.DataDir = tmp
+	cfg.DataDir = tmp // the embedded store goes to tmp/jetstream
 	cfg.Events.URL = ""
 	cfg.Events.Replicas = 1
-	cfg.Events.Embedded = events.EmbeddedConfiguration{StoreDir: tmp, MaxStoreBytes: cfg.Events.Embedded.MaxStoreBytes}
+	cfg.Events.Embedded.StoreDir, cfg.Events.Embedded.Listen = "", ""
 	cfg.Sensor.Files = a.files
 	if a.learn > 0 {
 		cfg.Baseline.Learning = a.learn
@@ -147,6 +151,9 @@ func (a analysis) run(ctx context.Context, cfg Config, logger *slog.Logger) (*re
 	}
 	if sensorErr != nil {
 		return rep, captureError{sensorErr}
+	}
+	if a.hold != nil {
+		return rep, a.hold(eng, rep)
 	}
 	return rep, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 
@@ -86,11 +87,7 @@ live in the data directory (or the external NATS).`,
 				}
 			}
 			if cfg.HTTP.Listen != "" {
-				api, err := web.New(web.Configuration{Listen: cfg.HTTP.Listen}, web.Dependencies{
-					Logger:  logger,
-					Devices: func() any { return eng.inventory.Devices() },
-					Status:  func() any { return status(eng, sensor) },
-				})
+				api, err := newAPI(cfg.HTTP.Listen, logger, eng, sensor)
 				if err != nil {
 					return err
 				}
@@ -121,6 +118,15 @@ live in the data directory (or the external NATS).`,
 	cmd.Flags().StringVar(&natsURL, "nats", "", "external NATS URL(s) instead of the embedded server")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the HTTP API on this address, e.g. 127.0.0.1:8080")
 	return cmd
+}
+
+// newAPI builds the HTTP API over the engines' projections.
+func newAPI(listen string, logger *slog.Logger, eng *engines, sensor *capture.Component) (*web.Component, error) {
+	return web.New(web.Configuration{Listen: listen}, web.Dependencies{
+		Logger:  logger,
+		Devices: func() any { return eng.inventory.Devices() },
+		Status:  func() any { return status(eng, sensor) },
+	})
 }
 
 // status gathers every component's counters for the API.

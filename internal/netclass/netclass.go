@@ -8,25 +8,7 @@ import (
 	"strconv"
 )
 
-var (
-	broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
-	defaults  = MustNetworks()
-)
-
-// IsLocal is Networks.IsLocal with DefaultLocal.
-func IsLocal(a netip.Addr) bool { return defaults.IsLocal(a) }
-
-// IsInternet is Networks.IsInternet with DefaultLocal.
-func IsInternet(a netip.Addr) bool { return defaults.IsInternet(a) }
-
-// IsLocalString is IsLocal for text addresses; invalid text is not local.
-func IsLocalString(ip string) bool { return defaults.IsLocalString(ip) }
-
-// IsInternetString is IsInternet for text addresses.
-func IsInternetString(ip string) bool {
-	a, err := netip.ParseAddr(ip)
-	return err == nil && defaults.IsInternet(a)
-}
+var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // IsGroupMAC reports broadcast and multicast MAC addresses (the I/G bit of
 // the first octet), which never name a device.

@@ -1,6 +1,9 @@
 package netclass
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 func TestClassification(t *testing.T) {
 	cases := []struct {
@@ -22,11 +25,13 @@ func TestClassification(t *testing.T) {
 		{"::ffff:10.0.0.1", true, false},
 		{"garbage", false, false},
 	}
+	n := MustNetworks()
 	for _, tc := range cases {
-		if got := IsLocalString(tc.ip); got != tc.local {
+		if got := n.IsLocalString(tc.ip); got != tc.local {
 			t.Errorf("IsLocal(%s) = %v, want %v", tc.ip, got, tc.local)
 		}
-		if got := IsInternetString(tc.ip); got != tc.internet {
+		a, _ := netip.ParseAddr(tc.ip)
+		if got := n.IsInternet(a); got != tc.internet {
 			t.Errorf("IsInternet(%s) = %v, want %v", tc.ip, got, tc.internet)
 		}
 	}
