@@ -2,17 +2,17 @@ package capture
 
 import (
 	"io"
-	"path/filepath"
 	"testing"
 
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 // BenchmarkDecodeFlow measures decode + flow table on a real capture held
 // in memory (file reading excluded).
 func BenchmarkDecodeFlow(b *testing.B) {
-	src, err := NewFileSource([]string{filepath.Join(pcapsDir(b), "zeek_zeek/testing/btest/Traces/wikipedia.pcap")})
+	src, err := NewFileSource([]string{testshared.Pcap(b, "zeek_zeek/testing/btest/Traces/wikipedia.pcap")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -293,12 +293,7 @@ func (p *pipeline) packet(pkt *Packet) {
 	if len(ds) == 0 {
 		return
 	}
-	d := &p.dec
-	p.dpkt = dpi.Packet{
-		Time: d.Time, Transport: d.Protocol, Src: d.Src, Dst: d.Dst, SrcPort: d.SrcPort, DstPort: d.DstPort,
-		HasMAC: d.HasMAC, SrcMAC: d.SrcMAC, DstMAC: d.DstMAC, VLAN: d.VLAN,
-		FromOrig: info.FromOrig, FlowID: info.ID, Payload: d.Payload,
-	}
+	p.dec.dpiPacket(&p.dpkt, info.ID, info.FromOrig)
 	for _, dis := range ds {
 		var err error
 		p.obs, err = dis.Dissect(&p.dpkt, p.obs[:0])
@@ -307,7 +302,7 @@ func (p *pipeline) packet(pkt *Packet) {
 		}
 		for _, o := range p.obs {
 			c.observations.Add(1)
-			p.publish(events.MustEvent(d.Time, c.source, o))
+			p.publish(events.MustEvent(p.dec.Time, c.source, o))
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 type recorder struct {
@@ -36,7 +37,7 @@ func runComponent(t *testing.T, pub Publisher, files ...string) (*Component, err
 }
 
 func TestComponentDHCPAndDeterminism(t *testing.T) {
-	file := filepath.Join(pcapsDir(t), "zeek_zeek/testing/btest/Traces/dhcp/dhcp.pcap")
+	file := testshared.Pcap(t, "zeek_zeek/testing/btest/Traces/dhcp/dhcp.pcap")
 	var ids [2][]string
 	var obs []events.Observation
 	var final events.Health
@@ -86,7 +87,7 @@ func TestComponentDHCPAndDeterminism(t *testing.T) {
 
 func TestComponentErrors(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(pcapsDir(t), "zeek_zeek/testing/btest/Traces/dhcp/dhcp.pcap")
+	file := testshared.Pcap(t, "zeek_zeek/testing/btest/Traces/dhcp/dhcp.pcap")
 	rec := &recorder{fail: errors.New("bus down")}
 	c, err := runComponent(t, rec, file, filepath.Join(dir, "missing.pcap"))
 	if err == nil {

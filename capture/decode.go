@@ -2,6 +2,7 @@ package capture
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -31,14 +32,9 @@ const (
 // reused for every packet; slices are valid only as long as the frame.
 type Decoded struct {
 	Time time.Time
-	// WireLength is the frame length on the wire, CaptureLength what was
-	// captured of it.
-	WireLength, CaptureLength int
 
 	HasMAC         bool
 	SrcMAC, DstMAC [6]byte
-	// EtherType is the type of the innermost link-layer payload.
-	EtherType layers.EthernetType
 	// VLAN is the outer 802.1Q tag, InnerVLAN the second tag (QinQ).
 	VLAN, InnerVLAN uint16
 
@@ -50,12 +46,10 @@ type Decoded struct {
 	IPLength int
 	// Protocol is the IP protocol number of the transport.
 	Protocol uint8
-	// Fragment is set for IP fragments other than atomic ones: they carry
-	// no transport header the flow table can read.
-	Fragment bool
 
 	// Transport is true when the transport header (TCP, UDP, ICMP) was
-	// decoded.
+	// decoded; it stays false for IP fragments that carry no transport
+	// header.
 	Transport        bool
 	SrcPort, DstPort uint16
 	TCPFlags         uint8
@@ -156,17 +150,6 @@ func NewDecoder() *Decoder {
 	return d
 }
 
-// SupportedLinkType reports whether the decoder reads frames of link type lt.
-func SupportedLinkType(lt layers.LinkType) bool {
-	switch lt {
-	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
-		layers.LinkTypeRaw, 12, 14, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
-		layers.LinkTypeNull, layers.LinkTypeLoop:
-		return true
-	}
-	return false
-}
-
 func (d *Decoder) firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, bool) {
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -198,7 +181,7 @@ func (d *Decoder) firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerTyp
 // Decode reads one frame into out (which it resets first). It never
 // panics: gopacket's parser turns layer panics into errors.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo, out *Decoded) DecodeResult {
-	*out = Decoded{Time: ci.Timestamp, WireLength: ci.Length, CaptureLength: ci.CaptureLength}
+	*out = Decoded{Time: ci.Timestamp}
 	first, ok := d.firstLayer(lt, data)
 	if !ok {
 		return DecodeError
@@ -216,29 +199,23 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 				copy(out.SrcMAC[:], d.eth.SrcMAC)
 				copy(out.DstMAC[:], d.eth.DstMAC)
 			}
-			out.EtherType = d.eth.EthernetType
 		case layers.LayerTypeLinuxSLL:
 			if d.sll.AddrLen == 6 && len(d.sll.Addr) >= 6 {
 				// SLL carries only the sender's address.
 				out.HasMAC = true
 				copy(out.SrcMAC[:], d.sll.Addr)
 			}
-			out.EtherType = d.sll.EthernetType
 		case layers.LayerTypeLinuxSLL2:
 			if d.sll2.AddrLength == 6 && len(d.sll2.Addr) >= 6 {
 				out.HasMAC = true
 				copy(out.SrcMAC[:], d.sll2.Addr)
 			}
-			out.EtherType = d.sll2.ProtocolType
-		case layers.LayerTypeDot1Q:
-			out.EtherType = d.vlan.Type
 		case layers.LayerTypeIPv4:
 			out.IPVersion = 4
 			out.Src = addrFrom(d.ip4.SrcIP)
 			out.Dst = addrFrom(d.ip4.DstIP)
 			out.IPLength = int(d.ip4.Length)
 			out.Protocol = uint8(d.ip4.Protocol)
-			out.Fragment = d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0
 		case layers.LayerTypeIPv6:
 			out.IPVersion = 6
 			out.Src = addrFrom(d.ip6.SrcIP)
@@ -250,7 +227,6 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 			out.Protocol = uint8(d.ip6.NextHeader)
 		case layers.LayerTypeIPv6Fragment:
 			out.Protocol = uint8(d.ip6frg.NextHeader)
-			out.Fragment = d.ip6frg.FragmentOffset != 0 || d.ip6frg.MoreFragments
 		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
 			out.Protocol = uint8(d.ip6ext.NextHeader)
 		case layers.LayerTypeTCP:
@@ -303,29 +279,20 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 // transportLength is the length of the transport segment according to the
 // IP header(s), independent of how much was captured.
 func (d *Decoder) transportLength() int {
-	if d.ip6.Length != 0 && len(d.decoded) > 0 && hasLayer(d.decoded, layers.LayerTypeIPv6) {
+	if d.ip6.Length != 0 && slices.Contains(d.decoded, layers.LayerTypeIPv6) {
 		n := int(d.ip6.Length) - d.ip6ext.length
 		if d.ip6.HopByHop != nil {
 			n -= d.ip6.HopByHop.ActualLength
 		}
-		if hasLayer(d.decoded, layers.LayerTypeIPv6Fragment) {
+		if slices.Contains(d.decoded, layers.LayerTypeIPv6Fragment) {
 			n -= 8
 		}
 		return n
 	}
-	if hasLayer(d.decoded, layers.LayerTypeIPv4) {
+	if slices.Contains(d.decoded, layers.LayerTypeIPv4) {
 		return int(d.ip4.Length) - int(d.ip4.IHL)*4
 	}
 	return len(d.ip6.Payload)
-}
-
-func hasLayer(decoded []gopacket.LayerType, t gopacket.LayerType) bool {
-	for _, l := range decoded {
-		if l == t {
-			return true
-		}
-	}
-	return false
 }
 
 func addrFrom(ip []byte) netip.Addr {

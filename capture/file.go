@@ -135,24 +135,23 @@ func openCaptureFile(path string) (*openFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open capture: %w", err)
 	}
-	of := &openFile{path: path, file: f}
-	var r io.Reader = f
-	br := bufio.NewReaderSize(f, readerBufferSize)
-	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
+	// A plain file is read through one buffer, counted below it; a gzip
+	// file is counted above the decompressor, so offsets are always in the
+	// uncompressed stream.
+	of := &openFile{path: path, file: f, counter: &countingReader{r: f}}
+	of.buf = bufio.NewReaderSize(of.counter, readerBufferSize)
+	if head, _ := of.buf.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gz, err := gzip.NewReader(of.buf)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("open capture %s: gzip: %w", path, err)
 		}
 		of.gz = gz
-		r = gz
-	} else {
-		r = br
+		of.counter = &countingReader{r: gz}
+		of.buf = bufio.NewReaderSize(of.counter, readerBufferSize)
 	}
-	of.counter = &countingReader{r: r}
-	of.buf = bufio.NewReaderSize(of.counter, readerBufferSize)
 
-	head, err := of.buf.Peek(4)
+	head, _ := of.buf.Peek(4) // a short head is reported below
 	if len(head) < 4 {
 		of.close()
 		if len(head) == 0 {
@@ -160,7 +159,6 @@ func openCaptureFile(path string) (*openFile, error) {
 		}
 		return nil, fmt.Errorf("open capture %s: %w (only %d bytes)", path, ErrNotCapture, len(head))
 	}
-	_ = err
 	le := binary.LittleEndian.Uint32(head)
 	be := binary.BigEndian.Uint32(head)
 	switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 func writePcap(t *testing.T, n int) []byte {
@@ -119,29 +120,27 @@ func TestFileSourceErrors(t *testing.T) {
 }
 
 // TestManifestReadable reads every capture of MANIFEST.tsv through the
-// decoder and flow table: none may panic, and only the files listed here
-// (really truncated or of an unsupported format) may fail.
+// decoder and flow table: none may panic, and every one reads to its end
+// (the corpus holds no truncated or unsupported file today).
 func TestManifestReadable(t *testing.T) {
-	dir := pcapsDir(t)
+	dir := testshared.Pcaps(t)
 	b, err := os.ReadFile(filepath.Join(dir, "MANIFEST.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
 	files, failed := 0, 0
 	for i, line := range strings.Split(string(b), "\n") {
 		cols := strings.Split(line, "\t")
 		if i == 0 || len(cols) < 2 || cols[0] == "" {
 			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reading the corpus took over 60s (at file %d)", files)
-		}
 		files++
 		_, err := flowsOf(t, defaultTableConfig(), filepath.Join(dir, cols[0]))
 		if err != nil {
+			// Every capture of the corpus reads to its end today: an error
+			// is a regression of the reader, not a property of the file.
 			failed++
-			t.Logf("%s: %v", cols[0], err)
+			t.Errorf("%s: %v", cols[0], err)
 		}
 	}
 	t.Logf("%d captures read, %d with errors", files, failed)

@@ -91,67 +91,56 @@ type flow struct {
 	appProto string
 	dpiSeen  [2]uint8
 
-	list       int
-	prev, next *flow // expiry list
-	uprev      *flow // update list
-	unext      *flow
-	onUpdates  bool
+	list  int // expiry list
+	links [numLinks]flowLinks
 }
 
-type flowList struct{ head, tail *flow }
+// A flow is threaded through two intrusive lists: the expiry list of its
+// state and, with an active timeout, the update list.
+const (
+	linkExpiry = iota
+	linkUpdate
+	numLinks
+)
+
+type flowLinks struct{ prev, next *flow }
+
+// flowList is an intrusive doubly linked list of flows through their
+// links[link].
+type flowList struct {
+	head, tail *flow
+	link       int
+}
 
 func (l *flowList) pushBack(f *flow) {
-	f.prev, f.next = l.tail, nil
+	k := l.link
+	f.links[k] = flowLinks{prev: l.tail}
 	if l.tail != nil {
-		l.tail.next = f
+		l.tail.links[k].next = f
 	} else {
 		l.head = f
 	}
 	l.tail = f
 }
 
+// remove takes f off the list; a flow that is not on it is left alone.
 func (l *flowList) remove(f *flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else {
-		l.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else {
-		l.tail = f.prev
-	}
-	f.prev, f.next = nil, nil
-}
-
-type updateList struct{ head, tail *flow }
-
-func (l *updateList) pushBack(f *flow) {
-	f.uprev, f.unext = l.tail, nil
-	if l.tail != nil {
-		l.tail.unext = f
-	} else {
-		l.head = f
-	}
-	l.tail = f
-	f.onUpdates = true
-}
-
-func (l *updateList) remove(f *flow) {
-	if !f.onUpdates {
+	k := l.link
+	lk := &f.links[k]
+	switch {
+	case lk.prev != nil:
+		lk.prev.links[k].next = lk.next
+	case l.head == f:
+		l.head = lk.next
+	default:
 		return
 	}
-	if f.uprev != nil {
-		f.uprev.unext = f.unext
+	if lk.next != nil {
+		lk.next.links[k].prev = lk.prev
 	} else {
-		l.head = f.unext
+		l.tail = lk.prev
 	}
-	if f.unext != nil {
-		f.unext.uprev = f.uprev
-	} else {
-		l.tail = f.uprev
-	}
-	f.uprev, f.unext, f.onUpdates = nil, nil, false
+	*lk = flowLinks{}
 }
 
 // FlowInfo tells the caller of Packet which flow a packet belongs to.
@@ -167,8 +156,8 @@ type FlowInfo struct {
 type FlowTable struct {
 	cfg     FlowTableConfig
 	flows   map[flowKey]*flow
-	lists   [numLists]flowList
-	updates updateList
+	lists   [numLists]flowList // linked through linkExpiry
+	updates flowList           // linked through linkUpdate
 	timeout [numLists]time.Duration
 	servers [65536 / 64]uint64
 	ident   *dpi.Identifiers
@@ -183,6 +172,7 @@ type FlowTable struct {
 // names application protocols with ident (nil disables identification).
 func NewFlowTable(cfg FlowTableConfig, ident *dpi.Identifiers, emit func(events.Flow)) *FlowTable {
 	t := &FlowTable{cfg: cfg, flows: map[flowKey]*flow{}, ident: ident, emit: emit}
+	t.updates.link = linkUpdate
 	t.timeout = [numLists]time.Duration{
 		listTCP: cfg.TCPTimeout, listAttempt: cfg.TCPAttemptTimeout, listClosing: cfg.TCPLinger,
 		listUDP: cfg.UDPTimeout, listICMP: cfg.ICMPTimeout,
@@ -209,7 +199,6 @@ func (t *FlowTable) Advance(now time.Time) {
 	}
 	for {
 		var due *flow
-		dueList := -1
 		var dueAt time.Time
 		for i := range t.lists {
 			f := t.lists[i].head
@@ -221,7 +210,7 @@ func (t *FlowTable) Advance(now time.Time) {
 				continue
 			}
 			if due == nil || at.Before(dueAt) {
-				due, dueList, dueAt = f, i, at
+				due, dueAt = f, at
 			}
 		}
 		if u := t.updates.head; u != nil && !u.nextUpdate.After(t.now) && (due == nil || u.nextUpdate.Before(dueAt)) {
@@ -231,7 +220,6 @@ func (t *FlowTable) Advance(now time.Time) {
 		if due == nil {
 			return
 		}
-		_ = dueList
 		t.end(due)
 	}
 }
@@ -371,13 +359,8 @@ func (t *FlowTable) Packet(d *Decoded) (FlowInfo, bool) {
 
 	if f.appProto == "" && t.ident != nil && len(d.Payload) > 0 && int(f.dpiSeen[dir]) < t.cfg.DPIPackets {
 		f.dpiSeen[dir]++
-		p := &t.dpiPkt
-		*p = dpi.Packet{
-			Time: d.Time, Transport: proto, Src: d.Src, Dst: d.Dst, SrcPort: d.SrcPort, DstPort: d.DstPort,
-			HasMAC: d.HasMAC, SrcMAC: d.SrcMAC, DstMAC: d.DstMAC, VLAN: d.VLAN,
-			FromOrig: dir == 0, FlowID: f.id, Payload: d.Payload,
-		}
-		f.appProto = t.ident.Identify(p)
+		d.dpiPacket(&t.dpiPkt, f.id, dir == 0)
+		f.appProto = t.ident.Identify(&t.dpiPkt)
 	}
 	t.place(f)
 	if created && t.cfg.EmitStart {
@@ -448,9 +431,7 @@ func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow 
 			!d.Dst.IsMulticast() && d.Dst != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	}
 	if flip {
-		f.origAddr, f.respAddr = f.respAddr, f.origAddr
-		f.origPort, f.respPort = f.respPort, f.origPort
-		f.history = append(f.history, '^')
+		f.flipRoles()
 	}
 	f.id = flowID(key, f.origAddr, f.origPort, d.Time)
 	t.flows[key] = f
@@ -460,6 +441,31 @@ func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow 
 		t.updates.pushBack(f)
 	}
 	return f
+}
+
+// flipRoles swaps originator and responder, with everything counted per
+// direction, and records it in the history.
+func (f *flow) flipRoles() {
+	f.origAddr, f.respAddr = f.respAddr, f.origAddr
+	f.origPort, f.respPort = f.respPort, f.origPort
+	f.origMAC, f.respMAC = f.respMAC, f.origMAC
+	f.origHasMAC, f.respHasMAC = f.respHasMAC, f.origHasMAC
+	f.pkts[0], f.pkts[1] = f.pkts[1], f.pkts[0]
+	f.ipBytes[0], f.ipBytes[1] = f.ipBytes[1], f.ipBytes[0]
+	f.payload[0], f.payload[1] = f.payload[1], f.payload[0]
+	f.dpiSeen[0], f.dpiSeen[1] = f.dpiSeen[1], f.dpiSeen[0]
+	f.tcp.ep[0], f.tcp.ep[1] = f.tcp.ep[1], f.tcp.ep[0]
+	f.history = append(f.history, '^')
+}
+
+// dpiPacket fills p with the view of d that identifiers and dissectors
+// get.
+func (d *Decoded) dpiPacket(p *dpi.Packet, flowID string, fromOrig bool) {
+	*p = dpi.Packet{
+		Time: d.Time, Transport: d.Protocol, Src: d.Src, Dst: d.Dst, SrcPort: d.SrcPort, DstPort: d.DstPort,
+		HasMAC: d.HasMAC, SrcMAC: d.SrcMAC, DstMAC: d.DstMAC, VLAN: d.VLAN,
+		FromOrig: fromOrig, FlowID: flowID, Payload: d.Payload,
+	}
 }
 
 // flowID hashes the VLANs, the 5-tuple oriented by originator and the first

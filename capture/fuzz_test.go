@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,11 +10,12 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 // seedFrames adds the first frames of a few real captures to the corpus.
 func seedFrames(f *testing.F, add func(lt layers.LinkType, data []byte)) {
-	dir := pcapsDir(f)
+	dir := testshared.Pcaps(f)
 	for _, name := range []string{
 		"zeek_zeek/testing/btest/Traces/dhcp/dhcp.pcap",
 		"zeek_zeek/testing/btest/Traces/wikipedia.pcap",
@@ -57,7 +57,7 @@ func FuzzDecodeFlow(f *testing.F) {
 func FuzzFileSource(f *testing.F) {
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0})
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a})
-	dir := pcapsDir(f)
+	dir := testshared.Pcaps(f)
 	if b, err := os.ReadFile(filepath.Join(dir, "zeek_zeek/testing/btest/Traces/dhcp/dhcp.pcap")); err == nil {
 		f.Add(b)
 	}
@@ -71,7 +71,7 @@ func FuzzFileSource(f *testing.F) {
 		defer src.Close()
 		var p Packet
 		for i := 0; i < 1000; i++ {
-			if err := src.Next(&p); err == io.EOF || err != nil {
+			if err := src.Next(&p); err != nil {
 				return
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 // zeekConn is the part of a conn.log line the oracle compares.
@@ -148,7 +149,7 @@ func oracleCases(t *testing.T, dir string) []oracleCase {
 // reacts to things not modelled here (bad checksums in captures read
 // without -C, content gaps, deferred close while data is pending).
 func TestZeekOracle(t *testing.T) {
-	dir := pcapsDir(t)
+	dir := testshared.Pcaps(t)
 	cases := oracleCases(t, dir)
 	if len(cases) < 5 {
 		t.Fatalf("only %d oracle cases found in ORACLES.tsv", len(cases))

@@ -62,19 +62,6 @@ func (f *flow) scaledHistory(dir int, count uint32, threshold *uint32, c byte) {
 	}
 }
 
-func (f *flow) flipRoles() {
-	f.origAddr, f.respAddr = f.respAddr, f.origAddr
-	f.origPort, f.respPort = f.respPort, f.origPort
-	f.origMAC, f.respMAC = f.respMAC, f.origMAC
-	f.origHasMAC, f.respHasMAC = f.respHasMAC, f.origHasMAC
-	f.pkts[0], f.pkts[1] = f.pkts[1], f.pkts[0]
-	f.ipBytes[0], f.ipBytes[1] = f.ipBytes[1], f.ipBytes[0]
-	f.payload[0], f.payload[1] = f.payload[1], f.payload[0]
-	f.dpiSeen[0], f.dpiSeen[1] = f.dpiSeen[1], f.dpiSeen[0]
-	f.tcp.ep[0], f.tcp.ep[1] = f.tcp.ep[1], f.tcp.ep[0]
-	f.history = append(f.history, '^')
-}
-
 // tcpPacket runs one segment through the state machine. dir is 0 for the
 // originator; the returned direction differs when the segment revealed
 // that the roles were reversed.

@@ -29,7 +29,6 @@ const (
 type tcpEndpoint struct {
 	state, prevState tcpState
 	didClose         bool
-	seenFirst        bool
 	startSeq         uint32
 	lastSeq          uint32
 	histSeen         uint16
@@ -54,8 +53,9 @@ func seqDelta(a, b uint32) int32 { return int32(a - b) }
 // reduced to what conn_state and history need.
 type tcpConn struct {
 	ep [2]tcpEndpoint // 0 = originator, 1 = responder
-	// attemptAt is when the originator's SYN was first seen, for the
-	// attempt timer; closedAt when the close completed.
+	// closeComplete is set once the close is complete (both sides closed,
+	// a RST, or a close towards a peer that never spoke); the flow then
+	// moves to the linger list.
 	closeComplete bool
 }
 
