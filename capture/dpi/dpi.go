@@ -110,7 +110,6 @@ type Dissector interface {
 // Dissectors is the registry of dissectors by application protocol.
 type Dissectors struct {
 	byProto map[string][]Dissector
-	names   []string
 }
 
 // NewDissectors builds a registry, refusing duplicate dissector names.
@@ -125,7 +124,6 @@ func NewDissectors(ds ...Dissector) (*Dissectors, error) {
 			return nil, fmt.Errorf("dissectors: %q registered twice", d.Name())
 		}
 		seen[d.Name()] = true
-		r.names = append(r.names, d.Name())
 		for _, proto := range d.Protocols() {
 			r.byProto[proto] = append(r.byProto[proto], d)
 		}
@@ -140,6 +138,3 @@ func (r *Dissectors) For(proto string) []Dissector {
 	}
 	return r.byProto[proto]
 }
-
-// Names lists the registered dissectors in registration order.
-func (r *Dissectors) Names() []string { return append([]string(nil), r.names...) }
