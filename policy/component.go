@@ -31,7 +31,8 @@ type Dependencies struct {
 
 // Stats counts what the component did since it started.
 type Stats struct {
-	// Evaluations is the number of deviations decided.
+	// Evaluations is the number of deviations decided (a decision whose
+	// publish is retried counts once).
 	Evaluations uint64
 	// Alerts is the number of alerts raised; Enforce of enforcement
 	// requests.
@@ -64,11 +65,12 @@ type Component struct {
 	evaluations, alerts, enforce, decisionErrors atomic.Uint64
 	poison, publishErrors, reloads, reloadErrors atomic.Uint64
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	done    chan error
-	stopErr error
-	stopped bool
+	outbox events.Outbox
+	worker events.Worker
+
+	// stopWatch ends the reload watcher; watching waits for it.
+	stopWatch context.CancelFunc
+	watching  sync.WaitGroup
 }
 
 // New returns an inert component: it checks the configuration and loads
@@ -83,7 +85,6 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	deps.Source.Component = "policy"
 	return &Component{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "policy")}, nil
 }
 
@@ -97,39 +98,26 @@ func (c *Component) Start(ctx context.Context) error {
 	c.engine.Store(eng)
 	c.logger.Info("policies loaded", "revision", eng.Revision(), "files", len(eng.Files()))
 
-	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	c.done = make(chan error, 1)
-	c.wg.Go(func() {
-		c.done <- c.deps.Bus.Consume(ctx, events.ConsumerSpec{
-			Stream:  c.cfg.Stream,
-			Durable: c.cfg.Durable,
-			Kinds:   []events.Kind{events.KindDeviation},
-		}, c.handle)
-	})
+	c.worker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
+		Stream:  c.cfg.Stream,
+		Durable: c.cfg.Durable,
+		Kinds:   []events.Kind{events.KindDeviation},
+	}, c.handle)
 	if c.cfg.ReloadInterval > 0 {
-		c.wg.Go(func() { c.watch(ctx) })
+		ctx, c.stopWatch = context.WithCancel(context.WithoutCancel(ctx))
+		c.watching.Go(func() { c.watch(ctx) })
 	}
 	return nil
 }
 
-// Stop stops consuming, waits for the delivery in progress and returns the
-// consumer's error, if any. Calling it again returns the same result.
+// Stop stops the reload watcher and the consumer, waits for the delivery
+// in progress and returns the consumer's error, if any.
 func (c *Component) Stop(ctx context.Context) error {
-	if c.cancel == nil {
-		return nil
+	if c.stopWatch != nil {
+		c.stopWatch()
+		defer c.watching.Wait()
 	}
-	c.cancel()
-	waited := make(chan struct{})
-	go func() { c.wg.Wait(); close(waited) }()
-	select {
-	case <-waited:
-		if !c.stopped {
-			c.stopped, c.stopErr = true, <-c.done
-		}
-		return c.stopErr
-	case <-ctx.Done():
-		return fmt.Errorf("stop policy: %w", ctx.Err())
-	}
+	return c.worker.Stop(ctx)
 }
 
 // Engine returns the engine in use, nil before Start.
@@ -191,9 +179,14 @@ func (c *Component) Stats() Stats {
 
 // handle decides one deviation and publishes the decision, then its
 // alerts. It returns only after every publish returned, so the delivery is
-// acknowledged only once its output is durable; a retried delivery
-// publishes the same event IDs, which the stream de-duplicates.
+// acknowledged only once its output is durable. When a publish fails, the
+// outbox keeps the output and the retry of the same delivery publishes it
+// again instead of deciding anew (the policies may have been reloaded in
+// between); events already stored are de-duplicated by their IDs.
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
+	if c.outbox.Pending(d.Seq) {
+		return c.countPublish(c.outbox.Flush(ctx, c.deps.Bus, d.Seq))
+	}
 	if d.Header.Kind != events.KindDeviation {
 		return nil
 	}
@@ -202,20 +195,9 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 		c.poison.Add(1)
 		return fmt.Errorf("%w: seq %d: %w", events.ErrPoison, d.Seq, err)
 	}
-	eng := c.engine.Load()
-	dec, alerts, err := eng.Evaluate(ctx, ev)
+	dec, alerts, err := c.engine.Load().Evaluate(ctx, ev)
 	if err != nil {
 		return err
-	}
-	if err := c.deps.Bus.Publish(ctx, dec); err != nil {
-		c.publishErrors.Add(1)
-		return fmt.Errorf("publish decision: %w", err)
-	}
-	for _, a := range alerts {
-		if err := c.deps.Bus.Publish(ctx, a); err != nil {
-			c.publishErrors.Add(1)
-			return fmt.Errorf("publish alert: %w", err)
-		}
 	}
 	c.evaluations.Add(1)
 	c.alerts.Add(uint64(len(alerts)))
@@ -225,5 +207,14 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 		c.logger.Warn("policy decision recorded an error",
 			"decision", dec.ID, "deviation", ev.ID, "revision", dec.Body.Revision, "err", dec.Body.Error)
 	}
-	return nil
+	out := append([]events.Message{dec}, events.Messages(alerts)...)
+	return c.countPublish(c.outbox.Publish(ctx, c.deps.Bus, d.Seq, out))
+}
+
+// countPublish counts a failed publish and returns err.
+func (c *Component) countPublish(err error) error {
+	if err != nil {
+		c.publishErrors.Add(1)
+	}
+	return err
 }

@@ -75,7 +75,7 @@ func (c Configuration) Validate() []error {
 	if c.Durable == "" {
 		errs = append(errs, fmt.Errorf("durable: required"))
 	}
-	if _, _, err := normalizeSettings(c.Settings); err != nil {
+	if _, err := canonicalSettings(c.Settings); err != nil {
 		errs = append(errs, fmt.Errorf("settings: %w", err))
 	}
 	return errs

@@ -46,6 +46,10 @@ type policySet struct {
 type Engine struct {
 	cfg    Configuration
 	source events.Source
+	// library is the shipped part of the sources and settings the
+	// canonical settings: both fixed for the engine's life, read once.
+	library  []source
+	settings []byte
 
 	reloading sync.Mutex // serialises Reload
 	current   atomic.Pointer[policySet]
@@ -60,7 +64,15 @@ func NewEngine(ctx context.Context, cfg Configuration, src events.Source) (*Engi
 		return nil, fmt.Errorf("policy configuration: %w", errors.Join(errs...))
 	}
 	src.Component = "policy"
-	e := &Engine{cfg: cfg, source: src}
+	lib, err := librarySources(cfg.Builtin, false)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := canonicalSettings(cfg.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	e := &Engine{cfg: cfg, source: src, library: lib, settings: settings}
 	if err := e.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -85,29 +97,21 @@ func (e *Engine) Files() []string {
 	return nil
 }
 
-// Reload reads the policy files again and, when their revision changed,
-// compiles them fully and swaps the new set in. On any error the set in
-// use is kept and the error returned.
+// Reload reads the policy directory again and, when the revision changed,
+// compiles the policies fully and swaps the new set in. On any error the
+// set in use is kept and the error returned.
 func (e *Engine) Reload(ctx context.Context) error {
 	e.reloading.Lock()
 	defer e.reloading.Unlock()
-	var dirs []string
-	if e.cfg.Dir != "" {
-		dirs = []string{e.cfg.Dir}
-	}
-	srcs, err := readSources(e.cfg.Builtin, dirs, false)
+	srcs, err := withDirSources(e.library, []string{e.cfg.Dir}, false)
 	if err != nil {
 		return err
 	}
-	doc, canon, err := normalizeSettings(e.cfg.Settings)
-	if err != nil {
-		return fmt.Errorf("load policies: %w", err)
-	}
-	rev := revision(srcs, canon)
+	rev := revision(srcs, e.settings)
 	if cur := e.current.Load(); cur != nil && cur.revision == rev {
 		return nil
 	}
-	set, err := compile(ctx, e.cfg.Query, srcs, doc, rev)
+	set, err := compile(ctx, e.cfg.Query, srcs, e.settings, rev)
 	if err != nil {
 		return err
 	}
@@ -116,7 +120,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 }
 
 // compile parses and compiles srcs once and prepares the query.
-func compile(ctx context.Context, query string, srcs []source, settings any, rev string) (*policySet, error) {
+func compile(ctx context.Context, query string, srcs []source, settings []byte, rev string) (*policySet, error) {
 	modules, err := parseSources(srcs)
 	if err != nil {
 		return nil, err
@@ -140,7 +144,11 @@ func compile(ctx context.Context, query string, srcs []source, settings any, rev
 	}
 	var store storage.Store = inmem.New()
 	if settings != nil {
-		store = inmem.NewFromObject(map[string]any{"vigil": map[string]any{"settings": settings}})
+		doc, err := decodeSettings(settings)
+		if err != nil {
+			return nil, fmt.Errorf("load policies: %w", err)
+		}
+		store = inmem.NewFromObject(map[string]any{"vigil": map[string]any{"settings": doc}})
 	}
 	pq, err := opa.New(
 		opa.Compiler(compiler),

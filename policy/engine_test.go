@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +179,7 @@ func TestDecisionIsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		var buf bytes.Buffer
-		for _, m := range append([]events.Message{dec}, messages(alerts)...) {
+		for _, m := range append([]events.Message{dec}, events.Messages(alerts)...) {
 			b, err := m.Encode()
 			if err != nil {
 				t.Fatal(err)
@@ -195,14 +197,6 @@ func TestDecisionIsDeterministic(t *testing.T) {
 	if other := encode(newEngine(t, DefaultConfiguration())); !bytes.Equal(first, other) {
 		t.Errorf("fresh engine differs:\n%s\n%s", first, other)
 	}
-}
-
-func messages(alerts []events.Event[events.Alert]) []events.Message {
-	out := make([]events.Message, len(alerts))
-	for i, a := range alerts {
-		out[i] = a
-	}
-	return out
 }
 
 func TestAlertsAreSorted(t *testing.T) {
@@ -244,17 +238,15 @@ func TestInvalidRegoNamesFileAndLine(t *testing.T) {
 	}
 	// Parse errors stop before compilation; fix the syntax and the compile
 	// error of the other file is reported with its position.
-	if err := os.WriteFile(filepath.Join(dir, "syntax.rego"), []byte("package vigil.rules.syntax\n\nalerts contains z if {\n\tinput.x == 1\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePolicyFile(t, dir, "syntax.rego", "package vigil.rules.syntax\n\nalerts contains z if {\n\tinput.x == 1\n}\n")
 	_, err = NewEngine(context.Background(), siteConfig(dir), testSrc)
 	var errs Errors
-	if !asErrors(err, &errs) {
+	if !errors.As(err, &errs) {
 		t.Fatalf("error %v is not Errors", err)
 	}
 	var got []string
 	for _, e := range errs {
-		got = append(got, filepath.Base(e.File)+":"+itoa(e.Row))
+		got = append(got, filepath.Base(e.File)+":"+strconv.Itoa(e.Row))
 	}
 	if diff := cmp.Diff([]string{"syntax.rego:3", "unsafe.rego:4"}, got); diff != "" {
 		t.Errorf("error positions (-want +got):\n%s\nfull error: %v", diff, err)
@@ -307,9 +299,7 @@ func TestReloadKeepsOldPolicyOnError(t *testing.T) {
 	}
 	rev1 := eng.Revision()
 
-	if err := os.WriteFile(filepath.Join(dir, "broken.rego"), []byte("package vigil.rules.broken\n\nalerts contains x if {\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePolicyFile(t, dir, "broken.rego", "package vigil.rules.broken\n\nalerts contains x if {\n")
 	if err := eng.Reload(ctx); err == nil || !strings.Contains(err.Error(), "broken.rego:") {
 		t.Fatalf("Reload() error = %v, want one naming broken.rego", err)
 	}
@@ -320,9 +310,7 @@ func TestReloadKeepsOldPolicyOnError(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "broken.rego")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "site.rego"), []byte(strings.Replace(siteRule, "%s", "v2", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePolicyFile(t, dir, "site.rego", strings.Replace(siteRule, "%s", "v2", 1))
 	if err := eng.Reload(ctx); err != nil {
 		t.Fatalf("Reload() error: %v", err)
 	}
@@ -349,9 +337,7 @@ func TestReloadWhileEvaluating(t *testing.T) {
 		})
 	}
 	for i := range 10 {
-		if err := os.WriteFile(filepath.Join(dir, "site.rego"), []byte(strings.Replace(siteRule, "%s", "v"+itoa(i+1), 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writePolicyFile(t, dir, "site.rego", strings.Replace(siteRule, "%s", "v"+strconv.Itoa(i+1), 1))
 		if err := eng.Reload(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -2,10 +2,8 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -88,10 +86,6 @@ func siteConfig(dir string) Configuration {
 	cfg.Builtin, cfg.Dir = false, dir
 	return cfg
 }
-
-func asErrors(err error, target *Errors) bool { return errors.As(err, target) }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func writePolicyFile(t *testing.T, dir, name, content string) {
 	t.Helper()

@@ -47,13 +47,26 @@ const fixturesFile = "vigil/fixtures_test.rego"
 // sorted by name. The shipped rules are included only when builtin; test
 // files only when tests (the library's own tests only with its rules).
 func readSources(builtin bool, dirs []string, tests bool) ([]source, error) {
-	var out []source
-	keep := func(name string) bool {
-		return strings.HasSuffix(name, ".rego") && (tests || !isTestFile(name))
+	lib, err := librarySources(builtin, tests)
+	if err != nil {
+		return nil, err
 	}
+	return withDirSources(lib, dirs, tests)
+}
+
+// keepFile reports whether a file is loaded: Rego, and not a test unless
+// tests.
+func keepFile(name string, tests bool) bool {
+	return strings.HasSuffix(name, ".rego") && (tests || !isTestFile(name))
+}
+
+// librarySources reads the shipped library (see readSources), in walk
+// order.
+func librarySources(builtin, tests bool) ([]source, error) {
+	var out []source
 	lib := rego.Library()
 	err := fs.WalkDir(lib, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !keep(p) {
+		if err != nil || d.IsDir() || !keepFile(p, tests) {
 			return err
 		}
 		if !builtin && (strings.HasPrefix(p, libraryRules) || (isTestFile(p) && p != fixturesFile)) {
@@ -69,6 +82,13 @@ func readSources(builtin bool, dirs []string, tests bool) ([]source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read shipped policies: %w", err)
 	}
+	return out, nil
+}
+
+// withDirSources returns lib followed by the .rego files under dirs
+// (hidden directories skipped), sorted by name. lib is not modified.
+func withDirSources(lib []source, dirs []string, tests bool) ([]source, error) {
+	out := slices.Clone(lib)
 	for _, dir := range dirs {
 		if dir == "" {
 			continue
@@ -83,7 +103,7 @@ func readSources(builtin bool, dirs []string, tests bool) ([]source, error) {
 				}
 				return nil
 			}
-			if !keep(d.Name()) {
+			if !keepFile(d.Name(), tests) {
 				return nil
 			}
 			b, err := os.ReadFile(p)
@@ -114,27 +134,37 @@ func revision(srcs []source, settings []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// normalizeSettings turns the configured settings into a JSON document (the
-// form OPA's store takes) and its canonical encoding, hashed into the
-// revision. Nil settings give a nil document.
-func normalizeSettings(settings map[string]any) (any, []byte, error) {
+// canonicalSettings returns the configured settings as canonical JSON
+// (map keys sorted, numbers kept exact): hashed into the revision and
+// loaded into OPA's store. Nil settings give nil.
+func canonicalSettings(settings map[string]any) ([]byte, error) {
 	if settings == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
 	b, err := json.Marshal(settings)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode settings: %w", err)
+		return nil, fmt.Errorf("encode settings: %w", err)
 	}
-	var doc any
-	if err := util.UnmarshalJSON(b, &doc); err != nil {
-		return nil, nil, fmt.Errorf("decode settings: %w", err)
+	doc, err := decodeSettings(b)
+	if err != nil {
+		return nil, err
 	}
 	// Marshalling the decoded document sorts map keys: canonical bytes.
 	canon, err := json.Marshal(doc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode settings: %w", err)
+		return nil, fmt.Errorf("encode settings: %w", err)
 	}
-	return doc, canon, nil
+	return canon, nil
+}
+
+// decodeSettings decodes settings JSON into the document OPA's store
+// takes, numbers kept exact.
+func decodeSettings(b []byte) (any, error) {
+	var doc any
+	if err := util.UnmarshalJSON(b, &doc); err != nil {
+		return nil, fmt.Errorf("decode settings: %w", err)
+	}
+	return doc, nil
 }
 
 // deniedBuiltins are removed from the capabilities in addition to every

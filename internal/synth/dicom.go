@@ -60,8 +60,43 @@ func pduItem(b *wbuf, typ uint8, body func()) {
 // associateRQ returns an A-ASSOCIATE-RQ from calling to called proposing
 // Verification and CT Image Storage with Implicit VR Little Endian.
 func associateRQ(called, calling, implUID, implVersion string) []byte {
+	return associate(pduAssociateRQ, called, calling, implUID, implVersion, func(b *wbuf) {
+		for _, pc := range []struct {
+			id       uint8
+			abstract string
+		}{{pcVerification, uidVerification}, {pcCTStorage, uidCTImageStorage}} {
+			pduItem(b, 0x20, func() {
+				b.u8(pc.id)
+				b.raw([]byte{0, 0, 0})
+				pduItem(b, 0x30, func() { b.str(pc.abstract) })
+				pduItem(b, 0x40, func() { b.str(uidImplicitVRLittle) })
+			})
+		}
+	})
+}
+
+// associateAC returns the A-ASSOCIATE-AC accepting both contexts of
+// associateRQ. The AE title fields echo the request, as PS3.8 asks.
+func associateAC(called, calling, implUID, implVersion string) []byte {
+	return associate(pduAssociateAC, called, calling, implUID, implVersion, func(b *wbuf) {
+		for _, id := range []uint8{pcVerification, pcCTStorage} {
+			pduItem(b, 0x21, func() {
+				b.u8(id)
+				b.u8(0)
+				b.u8(0) // result: acceptance
+				b.u8(0)
+				pduItem(b, 0x40, func() { b.str(uidImplicitVRLittle) })
+			})
+		}
+	})
+}
+
+// associate returns an A-ASSOCIATE PDU of type typ: the fixed fields, the
+// application context, the presentation context items contexts writes,
+// and the user information.
+func associate(typ uint8, called, calling, implUID, implVersion string, contexts func(b *wbuf)) []byte {
 	var b wbuf
-	b.u8(pduAssociateRQ)
+	b.u8(typ)
 	b.u8(0)
 	b.len32(func() {
 		b.u16(1) // protocol version
@@ -70,44 +105,7 @@ func associateRQ(called, calling, implUID, implVersion string) []byte {
 		b.raw(aeTitle(calling))
 		b.raw(make([]byte, 32))
 		pduItem(&b, 0x10, func() { b.str(uidAppContext) })
-		for _, pc := range []struct {
-			id       uint8
-			abstract string
-		}{{pcVerification, uidVerification}, {pcCTStorage, uidCTImageStorage}} {
-			pduItem(&b, 0x20, func() {
-				b.u8(pc.id)
-				b.raw([]byte{0, 0, 0})
-				pduItem(&b, 0x30, func() { b.str(pc.abstract) })
-				pduItem(&b, 0x40, func() { b.str(uidImplicitVRLittle) })
-			})
-		}
-		userInfo(&b, implUID, implVersion)
-	})
-	return b
-}
-
-// associateAC returns the A-ASSOCIATE-AC accepting both contexts of
-// associateRQ. The AE title fields echo the request, as PS3.8 asks.
-func associateAC(called, calling, implUID, implVersion string) []byte {
-	var b wbuf
-	b.u8(pduAssociateAC)
-	b.u8(0)
-	b.len32(func() {
-		b.u16(1)
-		b.u16(0)
-		b.raw(aeTitle(called))
-		b.raw(aeTitle(calling))
-		b.raw(make([]byte, 32))
-		pduItem(&b, 0x10, func() { b.str(uidAppContext) })
-		for _, id := range []uint8{pcVerification, pcCTStorage} {
-			pduItem(&b, 0x21, func() {
-				b.u8(id)
-				b.u8(0)
-				b.u8(0) // result: acceptance
-				b.u8(0)
-				pduItem(&b, 0x40, func() { b.str(uidImplicitVRLittle) })
-			})
-		}
+		contexts(&b)
 		userInfo(&b, implUID, implVersion)
 	})
 	return b
@@ -155,19 +153,16 @@ type element struct {
 }
 
 // dcmUID pads a UID value to even length with a NUL, as PS3.5 requires.
-func dcmUID(s string) []byte {
-	b := []byte(s)
-	if len(b)%2 == 1 {
-		b = append(b, 0)
-	}
-	return b
-}
+func dcmUID(s string) []byte { return padEven(s, 0) }
 
 // dcmString pads a character value to even length with a space.
-func dcmString(s string) []byte {
+func dcmString(s string) []byte { return padEven(s, ' ') }
+
+// padEven returns s as bytes, pad appended when its length is odd.
+func padEven(s string, pad byte) []byte {
 	b := []byte(s)
 	if len(b)%2 == 1 {
-		b = append(b, ' ')
+		b = append(b, pad)
 	}
 	return b
 }
