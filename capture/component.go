@@ -34,15 +34,16 @@ type Dependencies struct {
 	// Identifiers name application protocols; nil means
 	// dpi.DefaultIdentifiers().
 	Identifiers *dpi.Identifiers
-	// Dissectors builds the dissectors of one worker; nil means
+	// Dissectors builds the dissectors of one worker (dpi.Dissector,
+	// dpi.StreamDissector and dpi.FrameDissector values); nil means
 	// DefaultDissectors.
-	Dissectors func() []dpi.Dissector
+	Dissectors func() []any
 }
 
 // DefaultDissectors returns a fresh set of the dissectors of this build.
 // It is the explicit dissector registry: a new protocol is one line here.
-func DefaultDissectors() []dpi.Dissector {
-	return []dpi.Dissector{dhcp.New()}
+func DefaultDissectors() []any {
+	return []any{dhcp.New()}
 }
 
 // Stats are the sensor's counters since it started.
@@ -55,9 +56,14 @@ type Stats struct {
 	Evictions      uint64
 	ActiveFlows    uint64
 	Observations   uint64
+	Auths          uint64
 	DissectErrors  uint64
-	PublishErrors  uint64
-	SourceErrors   uint64
+	// StreamGaps counts TCP bytes missing from dissected streams (loss,
+	// snap length), StreamOverflows PDUs larger than the stream buffer.
+	StreamGaps      uint64
+	StreamOverflows uint64
+	PublishErrors   uint64
+	SourceErrors    uint64
 }
 
 // Component is the sensor.
@@ -74,6 +80,7 @@ type Component struct {
 
 	packets, bytes, decodeErrors, nonIP, truncated atomic.Uint64
 	flows, evictions, activeFlows, observations    atomic.Uint64
+	auths, streamGaps, streamOverflows             atomic.Uint64
 	dissectErrors, publishErrors, sourceErrors     atomic.Uint64
 }
 
@@ -164,7 +171,8 @@ func (c *Component) Stats() Stats {
 		Packets: c.packets.Load(), Bytes: c.bytes.Load(), DecodeErrors: c.decodeErrors.Load(),
 		NonIP: c.nonIP.Load(), Truncated: c.truncated.Load(), Flows: c.flows.Load(),
 		Evictions: c.evictions.Load(), ActiveFlows: c.activeFlows.Load(),
-		Observations: c.observations.Load(), DissectErrors: c.dissectErrors.Load(),
+		Observations: c.observations.Load(), Auths: c.auths.Load(), DissectErrors: c.dissectErrors.Load(),
+		StreamGaps: c.streamGaps.Load(), StreamOverflows: c.streamOverflows.Load(),
 		PublishErrors: c.publishErrors.Load(), SourceErrors: c.sourceErrors.Load(),
 	}
 }
@@ -196,7 +204,9 @@ type pipeline struct {
 	diss    *dpi.Dissectors
 	dec     Decoded
 	dpkt    dpi.Packet
-	obs     []events.Observation
+	frame   dpi.Frame
+	out     dpi.Output
+	streams streamSet
 
 	firstPublishErr error
 	iface           string
@@ -210,8 +220,10 @@ func (c *Component) run(ctx context.Context, src Source) error {
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	p := &pipeline{c: c, ctx: ctx, decoder: NewDecoder(), diss: diss, iface: src.Name()}
+	p := &pipeline{c: c, ctx: ctx, decoder: NewDecoder(), diss: diss, iface: src.Name(),
+		streams: streamSet{maxBuffer: c.cfg.StreamBuffer}}
 	p.table = NewFlowTable(c.cfg.flowTableConfig(), c.deps.Identifiers, p.emitFlow)
+	p.table.finish = p.finishFlow
 
 	log := c.deps.Logger.With("sensor", c.cfg.Name)
 	log.Info("capture started", "source", src.Name())
@@ -281,6 +293,7 @@ func (p *pipeline) packet(pkt *Packet) {
 		return
 	case DecodeNonIP:
 		c.nonIP.Add(1)
+		p.nonIP()
 		return
 	}
 	info, ok := p.table.Packet(&p.dec)
@@ -290,20 +303,94 @@ func (p *pipeline) packet(pkt *Packet) {
 		return
 	}
 	ds := p.diss.For(info.AppProto)
-	if len(ds) == 0 {
+	var ss []dpi.StreamDissector
+	if p.dec.Protocol == protoTCP {
+		ss = p.diss.StreamsFor(info.AppProto)
+	}
+	if len(ds) == 0 && len(ss) == 0 {
 		return
 	}
 	p.dec.dpiPacket(&p.dpkt, info.ID, info.FromOrig)
+	p.out.Reset()
 	for _, dis := range ds {
-		var err error
-		p.obs, err = dis.Dissect(&p.dpkt, p.obs[:0])
-		if err != nil {
+		if err := dis.Dissect(&p.dpkt, &p.out); err != nil {
 			c.dissectErrors.Add(1)
 		}
-		for _, o := range p.obs {
-			c.observations.Add(1)
-			p.publish(events.MustEvent(p.dec.Time, c.source, o))
+	}
+	f := info.flow
+	if len(ss) > 0 {
+		if f.app == nil {
+			f.app = &appState{}
+			for _, sd := range ss {
+				f.app.streams = append(f.app.streams, &streamState{name: sd.Name(), s: sd.NewStream(&p.dpkt)})
+			}
 		}
+		p.streams.segment(f.app, &p.dpkt, info.Dir, p.dec.Seq, p.dec.PayloadLength, &p.out)
+		c.dissectErrors.Add(p.streams.errors)
+		p.streams.errors = 0
+		c.streamGaps.Store(p.streams.gaps)
+		c.streamOverflows.Store(p.streams.overflows)
+	}
+	if len(p.out.Counters) > 0 {
+		if f.app == nil {
+			f.app = &appState{}
+		}
+		f.app.count(p.out.Counters)
+	}
+	p.publishOutput(p.dec.Time)
+}
+
+// nonIP hands a frame without IP to the frame dissectors.
+func (p *pipeline) nonIP() {
+	fds := p.diss.Frames()
+	if len(fds) == 0 || !p.dec.HasMAC {
+		return
+	}
+	d := &p.dec
+	p.frame = dpi.Frame{Time: d.Time, SrcMAC: d.SrcMAC, DstMAC: d.DstMAC, VLAN: d.VLAN,
+		EtherType: d.EtherType, Payload: d.LinkPayload}
+	if d.EtherType == 0 {
+		// 802.3 with LLC: DSAP, SSAP, control, and SNAP when both SAPs
+		// are 0xAA.
+		b := d.LinkPayload
+		if len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 {
+			copy(p.frame.SNAPOrg[:], b[3:6])
+			p.frame.SNAPPID = uint16(b[6])<<8 | uint16(b[7])
+			p.frame.Payload = b[8:]
+		} else if len(b) >= 3 {
+			p.frame.Payload = b[3:]
+		}
+	}
+	p.out.Reset()
+	for _, fd := range fds {
+		if !fd.Match(&p.frame) {
+			continue
+		}
+		if err := fd.DissectFrame(&p.frame, &p.out); err != nil {
+			p.c.dissectErrors.Add(1)
+		}
+	}
+	p.publishOutput(d.Time)
+}
+
+// finishFlow ends the streams of a flow before its end event.
+func (p *pipeline) finishFlow(f *flow) {
+	p.out.Reset()
+	f.app.end(&p.out)
+	f.app.count(p.out.Counters)
+	p.publishOutput(f.last)
+}
+
+// publishOutput publishes the observations and auths in p.out at time at.
+func (p *pipeline) publishOutput(at time.Time) {
+	c := p.c
+	for _, o := range p.out.Observations {
+		c.observations.Add(1)
+		p.publish(events.MustEvent(at, c.source, o))
+	}
+	for _, a := range p.out.Auths {
+		c.auths.Add(1)
+		p.publish(events.MustEvent(at, c.source, a))
 	}
 }
 

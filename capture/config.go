@@ -26,6 +26,9 @@ type Configuration struct {
 	FlipSynAck        bool          `yaml:"flip_syn_ack"`
 	DPIPackets        int           `yaml:"dpi_packets"`
 	ServerPorts       []uint16      `yaml:"server_ports"`
+	// StreamBuffer bounds the bytes kept per direction of a dissected TCP
+	// connection while a dissector waits for the rest of a PDU.
+	StreamBuffer int `yaml:"stream_buffer"`
 
 	// HealthInterval is how often (in capture time) a health event is
 	// published; SilentAfter marks the report silent when no packet came
@@ -59,6 +62,7 @@ func DefaultConfiguration() Configuration {
 		DPIPackets:        4,
 		FlipSynAck:        true,
 		ServerPorts:       append([]uint16(nil), DefaultServerPorts...),
+		StreamBuffer:      64 << 10,
 		HealthInterval:    time.Minute,
 		SilentAfter:       5 * time.Minute,
 	}
@@ -89,6 +93,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.MaxFlows <= 0 {
 		errs = append(errs, fmt.Errorf("max_flows: must be positive, got %d", c.MaxFlows))
+	}
+	if c.StreamBuffer < 1024 || c.StreamBuffer > 16<<20 {
+		errs = append(errs, fmt.Errorf("stream_buffer: must be between 1024 and 16777216 bytes, got %d", c.StreamBuffer))
 	}
 	if c.DPIPackets < 0 || c.DPIPackets > 255 {
 		errs = append(errs, fmt.Errorf("dpi_packets: must be between 0 and 255, got %d", c.DPIPackets))

@@ -37,6 +37,11 @@ type Decoded struct {
 	SrcMAC, DstMAC [6]byte
 	// VLAN is the outer 802.1Q tag, InnerVLAN the second tag (QinQ).
 	VLAN, InnerVLAN uint16
+	// EtherType is the type of what follows the link header and its VLAN
+	// tags (layers.EthernetTypeLLC for 802.3 length frames); LinkPayload
+	// is that part of the frame. Frame dissectors (LLDP, CDP) read them.
+	EtherType   uint16
+	LinkPayload []byte
 
 	// IPVersion is 4 or 6, 0 when the frame carries no IP packet.
 	IPVersion uint8
@@ -199,6 +204,7 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 				copy(out.SrcMAC[:], d.eth.SrcMAC)
 				copy(out.DstMAC[:], d.eth.DstMAC)
 			}
+			out.EtherType, out.LinkPayload = uint16(d.eth.EthernetType), d.eth.Payload
 		case layers.LayerTypeLinuxSLL:
 			if d.sll.AddrLen == 6 && len(d.sll.Addr) >= 6 {
 				// SLL carries only the sender's address.
@@ -254,6 +260,7 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 		}
 	}
 	if d.vlan.n > 0 {
+		out.EtherType, out.LinkPayload = uint16(d.vlan.Type), d.vlan.Payload
 		out.VLAN = d.vlan.ids[0] & 0x0fff
 		if d.vlan.n > 1 {
 			out.InnerVLAN = d.vlan.ids[1] & 0x0fff

@@ -90,6 +90,8 @@ type flow struct {
 
 	appProto string
 	dpiSeen  [2]uint8
+	// app is the dissectors' state and counters, for flows that have any.
+	app *appState
 
 	list  int // expiry list
 	links [numLinks]flowLinks
@@ -148,6 +150,9 @@ type FlowInfo struct {
 	ID       string
 	AppProto string
 	FromOrig bool
+	// Dir is 0 when the packet came from the originator, 1 otherwise.
+	Dir  int
+	flow *flow
 }
 
 // FlowTable tracks bidirectional flows by VLAN and 5-tuple, on packet
@@ -162,7 +167,10 @@ type FlowTable struct {
 	servers [65536 / 64]uint64
 	ident   *dpi.Identifiers
 	emit    func(events.Flow)
-	now     time.Time
+	// finish, when set, is called for a flow with dissector state just
+	// before its end event, so the dissectors can report their last facts.
+	finish func(*flow)
+	now    time.Time
 
 	evictions uint64
 	dpiPkt    dpi.Packet
@@ -241,6 +249,9 @@ func (t *FlowTable) end(f *flow) {
 	t.lists[f.list].remove(f)
 	t.updates.remove(f)
 	delete(t.flows, f.key)
+	if f.app != nil && t.finish != nil {
+		t.finish(f)
+	}
 	t.emit(t.event(f, events.FlowEnd))
 }
 
@@ -367,7 +378,7 @@ func (t *FlowTable) Packet(d *Decoded) (FlowInfo, bool) {
 		t.emit(t.event(f, events.FlowStart))
 		f.dirty = false
 	}
-	return FlowInfo{ID: f.id, AppProto: f.appProto, FromOrig: dir == 0}, true
+	return FlowInfo{ID: f.id, AppProto: f.appProto, FromOrig: dir == 0, Dir: dir, flow: f}, true
 }
 
 // place puts f on the expiry list its state calls for.
@@ -565,6 +576,7 @@ func (t *FlowTable) event(f *flow, phase events.FlowPhase) events.Flow {
 		OrigPayload: f.payload[0], RespPayload: f.payload[1],
 		History:  string(f.history),
 		AppProto: f.appProto,
+		App:      f.app.counterSnapshot(),
 	}
 	if f.origHasMAC || f.origMAC != ([6]byte{}) {
 		ev.Orig.MAC = net.HardwareAddr(f.origMAC[:]).String()

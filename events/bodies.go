@@ -67,6 +67,10 @@ type Flow struct {
 	// AppProto is the application protocol identified from the payload
 	// (dicom, hl7, dhcp, dns, tls, http, ...), or "" when unknown.
 	AppProto string `json:"app_proto,omitempty"`
+	// App holds the application counters the dissectors kept for the
+	// flow, totals since its start: "dicom.associations",
+	// "dicom.c_store_rq", "hl7.messages", ... (see docs/sensor.md).
+	App map[string]uint64 `json:"app,omitempty"`
 }
 
 // Kind implements Body.

@@ -86,6 +86,16 @@ func (r *Identifiers) Identify(p *Packet) string {
 	return ""
 }
 
+// Get returns the identifier registered under name, or nil.
+func (r *Identifiers) Get(name string) Identifier {
+	for _, id := range r.list {
+		if id.Name() == name {
+			return id
+		}
+	}
+	return nil
+}
+
 // Names lists the registered protocol names in order.
 func (r *Identifiers) Names() []string {
 	names := make([]string, len(r.list))
@@ -95,46 +105,243 @@ func (r *Identifiers) Names() []string {
 	return names
 }
 
-// Dissector reads device facts from the packets of the application
-// protocols it declares. Dissect appends what it found to out and returns
-// it; an error means the payload was malformed (it is counted, never
-// fatal). Dissectors must not keep p's bytes and must not log per packet.
+// Output collects what dissectors find in one packet or stream segment.
+// The capture pipeline resets it, hands it to each dissector and publishes
+// its contents; dissectors only append.
+type Output struct {
+	Observations []events.Observation
+	Auths        []events.Auth
+	// Counters are per-flow utilisation counters ("dicom.c_store_rq",
+	// "hl7.messages"); the pipeline adds them to the flow's events.
+	Counters []Counter
+}
+
+// Counter is an increment of a named per-flow counter.
+type Counter struct {
+	Name string
+	N    uint64
+}
+
+// Reset empties out, keeping its storage.
+func (o *Output) Reset() {
+	o.Observations = o.Observations[:0]
+	o.Auths = o.Auths[:0]
+	o.Counters = o.Counters[:0]
+}
+
+// Count adds n to the flow counter name.
+func (o *Output) Count(name string, n uint64) {
+	o.Counters = append(o.Counters, Counter{Name: name, N: n})
+}
+
+// Side says which end of a packet a fact belongs to.
+type Side uint8
+
+// Sides of a packet.
+const (
+	Sender Side = iota
+	Receiver
+)
+
+// Observe appends a fact about the sender or the receiver of p. The
+// device is keyed by its MAC when the packet has one (on a mirror port the
+// MAC of a routed peer is its router's: facts about devices behind a router
+// are keyed by IP by passing WithoutMAC), else by its IP.
+func (o *Output) Observe(p *Packet, side Side, attr, value, protocol string, confidence float64, evidence string) {
+	var mac string
+	var ip string
+	if side == Sender {
+		ip = p.Src.String()
+		if p.HasMAC {
+			mac = formatMAC(p.SrcMAC)
+		}
+	} else {
+		ip = p.Dst.String()
+		if p.HasMAC && p.DstMAC != ([6]byte{}) && p.DstMAC[0]&1 == 0 {
+			mac = formatMAC(p.DstMAC)
+		}
+	}
+	if !p.Src.IsValid() && side == Sender || !p.Dst.IsValid() && side == Receiver {
+		ip = ""
+	}
+	o.Observations = append(o.Observations, events.Observation{
+		Device: events.DeviceKey(mac, ip, p.VLAN), MAC: mac, IP: ip, VLAN: p.VLAN,
+		Attribute: attr, Value: value, Protocol: protocol, Confidence: confidence,
+		Evidence: evidence, FlowID: p.FlowID,
+	})
+}
+
+// Endpoint returns the event endpoint of the sender or receiver of p.
+func (p *Packet) Endpoint(side Side) events.Endpoint {
+	if side == Sender {
+		e := events.Endpoint{Port: p.SrcPort}
+		if p.Src.IsValid() {
+			e.IP = p.Src.String()
+		}
+		if p.HasMAC {
+			e.MAC = formatMAC(p.SrcMAC)
+		}
+		return e
+	}
+	e := events.Endpoint{Port: p.DstPort}
+	if p.Dst.IsValid() {
+		e.IP = p.Dst.String()
+	}
+	if p.HasMAC && p.DstMAC != ([6]byte{}) && p.DstMAC[0]&1 == 0 {
+		e.MAC = formatMAC(p.DstMAC)
+	}
+	return e
+}
+
+func formatMAC(m [6]byte) string {
+	const hexdigits = "0123456789abcdef"
+	var b [17]byte
+	for i, v := range m {
+		if i > 0 {
+			b[i*3-1] = ':'
+		}
+		b[i*3] = hexdigits[v>>4]
+		b[i*3+1] = hexdigits[v&0xf]
+	}
+	return string(b[:])
+}
+
+// Dissector reads device facts from single packets (datagram protocols,
+// or TCP protocols whose facts fit in one segment) of the application
+// protocols it declares. An error means the payload was malformed: it is
+// counted, never fatal. Dissectors must not keep p's bytes and must not
+// log per packet.
 type Dissector interface {
 	Name() string
 	// Protocols lists the AppProto names (from the identifiers) whose
 	// packets this dissector reads.
 	Protocols() []string
-	Dissect(p *Packet, out []events.Observation) ([]events.Observation, error)
+	Dissect(p *Packet, out *Output) error
+}
+
+// StreamDissector reads the reassembled byte streams of TCP connections
+// (PDUs that span segments: DICOM, HL7 over MLLP, POCT1-A). The pipeline
+// creates one Stream per connection of a declared protocol.
+type StreamDissector interface {
+	Name() string
+	Protocols() []string
+	// NewStream returns the state for one connection; p is the packet
+	// that identified it.
+	NewStream(p *Packet) Stream
+}
+
+// Stream is a stream dissector's state for one TCP connection.
+type Stream interface {
+	// Data offers the bytes of direction p.FromOrig that Data has not
+	// consumed yet, in stream order, ending with p's payload. It returns
+	// how many it consumed: bytes not consumed are offered again, with the
+	// next segment's appended (the pipeline bounds how much it keeps; see
+	// capture.Configuration.StreamBuffer). A count larger than len(data)
+	// skips that many bytes of the stream, for example the body of a PDU
+	// the dissector does not need. ErrStreamDone stops the dissection of
+	// the connection; any other error is counted and also stops it.
+	Data(p *Packet, data []byte, out *Output) (int, error)
+	// Gap reports that bytes of a direction were not captured (loss, a
+	// connection picked up mid-stream, a buffer overflow). The stream must
+	// resynchronise or return ErrStreamDone from its next Data.
+	Gap(fromOrig bool)
+	// End is called once when the connection's flow ends, so the stream can
+	// report what only the end tells (an unanswered login, a summary).
+	End(out *Output)
+}
+
+// ErrStreamDone tells the pipeline a stream dissector has nothing more to
+// read in a connection.
+var ErrStreamDone = errors.New("dpi: stream done")
+
+// Frame is a link-layer frame without IP (LLDP, CDP): what frame
+// dissectors get.
+type Frame struct {
+	Time           time.Time
+	SrcMAC, DstMAC [6]byte
+	VLAN           uint16
+	// EtherType of the frame; 0 for 802.3 frames with an LLC header.
+	EtherType uint16
+	// For 802.3 LLC/SNAP frames: the SNAP OUI and protocol ID.
+	SNAPOrg [3]byte
+	SNAPPID uint16
+	// Payload follows the Ethernet (and LLC/SNAP) header.
+	Payload []byte
+}
+
+// FrameDissector reads device facts from non-IP frames.
+type FrameDissector interface {
+	Name() string
+	// Match tells whether the frame is one this dissector reads.
+	Match(f *Frame) bool
+	DissectFrame(f *Frame, out *Output) error
 }
 
 // Dissectors is the registry of dissectors by application protocol.
 type Dissectors struct {
 	byProto map[string][]Dissector
+	streams map[string][]StreamDissector
+	frames  []FrameDissector
 }
 
-// NewDissectors builds a registry, refusing duplicate dissector names.
-func NewDissectors(ds ...Dissector) (*Dissectors, error) {
-	r := &Dissectors{byProto: map[string][]Dissector{}}
+// NewDissectors builds a registry from Dissector, StreamDissector and
+// FrameDissector values, refusing duplicate names and other types.
+func NewDissectors(ds ...any) (*Dissectors, error) {
+	r := &Dissectors{byProto: map[string][]Dissector{}, streams: map[string][]StreamDissector{}}
 	seen := map[string]bool{}
 	for _, d := range ds {
-		if d == nil || d.Name() == "" {
-			return nil, errors.New("dissectors: nil or unnamed dissector")
+		named, ok := d.(interface{ Name() string })
+		if !ok || d == nil || named.Name() == "" {
+			return nil, fmt.Errorf("dissectors: %T is not a named dissector", d)
 		}
-		if seen[d.Name()] {
-			return nil, fmt.Errorf("dissectors: %q registered twice", d.Name())
+		if seen[named.Name()] {
+			return nil, fmt.Errorf("dissectors: %q registered twice", named.Name())
 		}
-		seen[d.Name()] = true
-		for _, proto := range d.Protocols() {
-			r.byProto[proto] = append(r.byProto[proto], d)
+		seen[named.Name()] = true
+		matched := false
+		if pd, ok := d.(Dissector); ok {
+			matched = true
+			for _, proto := range pd.Protocols() {
+				r.byProto[proto] = append(r.byProto[proto], pd)
+			}
+		}
+		if sd, ok := d.(StreamDissector); ok {
+			matched = true
+			for _, proto := range sd.Protocols() {
+				r.streams[proto] = append(r.streams[proto], sd)
+			}
+		}
+		if fd, ok := d.(FrameDissector); ok {
+			matched = true
+			r.frames = append(r.frames, fd)
+		}
+		if !matched {
+			return nil, fmt.Errorf("dissectors: %q (%T) implements no dissector interface", named.Name(), d)
 		}
 	}
 	return r, nil
 }
 
-// For returns the dissectors of an application protocol.
+// For returns the packet dissectors of an application protocol.
 func (r *Dissectors) For(proto string) []Dissector {
 	if r == nil || proto == "" {
 		return nil
 	}
 	return r.byProto[proto]
+}
+
+// StreamsFor returns the stream dissectors of an application protocol.
+func (r *Dissectors) StreamsFor(proto string) []StreamDissector {
+	if r == nil || proto == "" {
+		return nil
+	}
+	return r.streams[proto]
+}
+
+// Frames returns the frame dissectors.
+func (r *Dissectors) Frames() []FrameDissector {
+	if r == nil {
+		return nil
+	}
+	return r.frames
 }

@@ -20,9 +20,6 @@ import (
 // Protocol is the Observation protocol name.
 const Protocol = "dhcp"
 
-// maxValue bounds text values taken from the wire.
-const maxValue = 255
-
 // Dissector reads DHCPv4 messages. It keeps no state between packets.
 type Dissector struct {
 	layer layers.DHCPv4
@@ -44,13 +41,13 @@ func (*Dissector) Protocols() []string { return []string{dpi.ProtoDHCP} }
 var ErrNotEthernet = errors.New("dhcp: client hardware address is not ethernet")
 
 // Dissect implements dpi.Dissector.
-func (d *Dissector) Dissect(p *dpi.Packet, out []events.Observation) ([]events.Observation, error) {
+func (d *Dissector) Dissect(p *dpi.Packet, out *dpi.Output) error {
 	if err := decode(&d.layer, p.Payload); err != nil {
-		return out, fmt.Errorf("dhcp: %w", err)
+		return fmt.Errorf("dhcp: %w", err)
 	}
 	m := &d.layer
 	if m.HardwareType != layers.LinkTypeEthernet || m.HardwareLen != 6 || len(m.ClientHWAddr) != 6 {
-		return out, ErrNotEthernet
+		return ErrNotEthernet
 	}
 	mac := m.ClientHWAddr.String()
 	msgType := layers.DHCPMsgTypeUnspecified
@@ -61,7 +58,7 @@ func (d *Dissector) Dissect(p *dpi.Packet, out []events.Observation) ([]events.O
 	}
 	name := messageName(msgType)
 	obs := func(attr, value string, confidence float64, evidence string) {
-		out = append(out, events.Observation{
+		out.Observations = append(out.Observations, events.Observation{
 			Device: events.DeviceKey(mac, "", p.VLAN), MAC: mac, VLAN: p.VLAN,
 			Attribute: attr, Value: value, Protocol: Protocol, Confidence: confidence,
 			Evidence: evidence, FlowID: p.FlowID,
@@ -75,16 +72,16 @@ func (d *Dissector) Dissect(p *dpi.Packet, out []events.Observation) ([]events.O
 			evidence := name + " option " + strconv.Itoa(int(o.Type))
 			switch o.Type {
 			case layers.DHCPOptHostname:
-				if v := text(o.Data); v != "" {
+				if v := dpi.Text(o.Data); v != "" {
 					obs("hostname", v, 0.9, evidence)
 				}
 			case layers.DHCPOptClassID:
-				if v := text(o.Data); v != "" {
+				if v := dpi.Text(o.Data); v != "" {
 					obs("dhcp.vendor_class", v, 0.9, evidence)
 				}
 			case layers.DHCPOptClientID:
 				if len(o.Data) > 0 {
-					obs("dhcp.client_id", hexColon(o.Data), 0.9, evidence)
+					obs("dhcp.client_id", dpi.HexColon(o.Data), 0.9, evidence)
 				}
 			case layers.DHCPOptParamsRequest:
 				if len(o.Data) > 0 {
@@ -104,7 +101,7 @@ func (d *Dissector) Dissect(p *dpi.Packet, out []events.Observation) ([]events.O
 			obs("ip", ip.String(), 0.95, name+" yiaddr")
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func decode(l *layers.DHCPv4, b []byte) (err error) {
@@ -136,36 +133,6 @@ func messageName(t layers.DHCPMsgType) string {
 		return "DHCPINFORM"
 	}
 	return "DHCP"
-}
-
-// text keeps printable ASCII of a wire string, trimmed and bounded, so a
-// value can never smuggle control characters into logs or dashboards.
-func text(b []byte) string {
-	var sb strings.Builder
-	for _, c := range b {
-		if sb.Len() >= maxValue {
-			break
-		}
-		if c >= 0x20 && c < 0x7f {
-			sb.WriteByte(c)
-		}
-	}
-	return strings.TrimSpace(sb.String())
-}
-
-func hexColon(b []byte) string {
-	const digits = "0123456789abcdef"
-	if len(b) > maxValue/3 {
-		b = b[:maxValue/3]
-	}
-	out := make([]byte, 0, len(b)*3)
-	for i, c := range b {
-		if i > 0 {
-			out = append(out, ':')
-		}
-		out = append(out, digits[c>>4], digits[c&0x0f])
-	}
-	return string(out)
 }
 
 func paramList(b []byte) string {

@@ -58,7 +58,9 @@ func TestDissect(t *testing.T) {
 	d := New()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := d.Dissect(&dpi.Packet{VLAN: 7, FlowID: "f1", Payload: c.payload}, nil)
+			var out dpi.Output
+			err := d.Dissect(&dpi.Packet{VLAN: 7, FlowID: "f1", Payload: c.payload}, &out)
+			got := out.Observations
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +69,7 @@ func TestDissect(t *testing.T) {
 			}
 		})
 	}
-	if _, err := d.Dissect(&dpi.Packet{Payload: []byte{1, 2, 3}}, nil); err == nil {
+	if err := d.Dissect(&dpi.Packet{Payload: []byte{1, 2, 3}}, &dpi.Output{}); err == nil {
 		t.Error("no error for a 3-byte message")
 	}
 }
@@ -77,9 +79,10 @@ func FuzzDissect(f *testing.F) {
 	f.Add(message(f, layers.DHCPMsgTypeAck))
 	d := New()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, _ := d.Dissect(&dpi.Packet{Payload: b}, nil)
-		for _, o := range out {
-			if len(o.Value) > 3*maxValue {
+		var out dpi.Output
+		_ = d.Dissect(&dpi.Packet{Payload: b}, &out)
+		for _, o := range out.Observations {
+			if len(o.Value) > dpi.MaxValue {
 				t.Fatalf("value of %d bytes", len(o.Value))
 			}
 		}
