@@ -187,12 +187,28 @@ func (h Health) PartitionKey() string { return "sensor:" + h.Sensor }
 // It travels inside deviations and alerts so that a decision can be
 // replayed from the stream alone.
 type DeviceSnapshot struct {
-	Key  string   `json:"key"`
+	Key string `json:"key"`
+	// ID is the inventory's stable device ID (empty before the inventory
+	// has seen the device).
+	ID   string   `json:"id,omitempty"`
 	MAC  string   `json:"mac,omitempty"`
 	IPs  []string `json:"ips,omitempty"`
 	VLAN uint16   `json:"vlan,omitempty"`
 	// Attributes holds the best current value of each known attribute.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Category, Medical and Criticality are the inventory's
+	// classification (see docs/inventory.md): criticality is one of
+	// life_sustaining, patient_connected, clinical_support, non_clinical
+	// or unknown.
+	Category    string `json:"category,omitempty"`
+	Medical     bool   `json:"medical,omitempty"`
+	Criticality string `json:"criticality,omitempty"`
+	// Site, Segment, Department and Location come from the organisation
+	// map of the configuration (and the asset register).
+	Site       string `json:"site,omitempty"`
+	Segment    string `json:"segment,omitempty"`
+	Department string `json:"department,omitempty"`
+	Location   string `json:"location,omitempty"`
 }
 
 // DeviationType names a kind of departure from a baseline.
@@ -379,6 +395,16 @@ const (
 	ChangeNew       ChangeType = "new"
 	ChangeAttribute ChangeType = "attribute"
 	ChangeAddress   ChangeType = "address"
+	// ChangeAddressReleased: another device took over the address, or
+	// the device's DHCP lease moved it to a new one.
+	ChangeAddressReleased ChangeType = "address_released"
+	// ChangeClassification: the device's category, medical flag or
+	// criticality changed.
+	ChangeClassification ChangeType = "classification"
+	// ChangeOnline and ChangeOffline follow the device's activity in event
+	// time (offline after the configured silence).
+	ChangeOnline  ChangeType = "online"
+	ChangeOffline ChangeType = "offline"
 )
 
 // DeviceChange records a change in the inventory: a new device, a new IP,
@@ -393,6 +419,9 @@ type DeviceChange struct {
 	New       string `json:"new,omitempty"`
 	// Evidence lists the event IDs that caused the change.
 	Evidence []string `json:"evidence,omitempty"`
+	// Summary is one human sentence, for example "firmware_version
+	// downgraded from 3.2 to 2.9 (snmp)".
+	Summary string `json:"summary,omitempty"`
 }
 
 // Kind implements Body.

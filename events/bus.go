@@ -351,7 +351,7 @@ func (s ConsumerSpec) subjects() []string {
 // delivered again after it was handled (an acknowledgement lost in a
 // restart of the connection) is skipped by stream sequence.
 func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:        spec.Durable,
 		FilterSubjects: spec.subjects(),
 		AckPolicy:      jetstream.AckExplicitPolicy,
@@ -359,7 +359,18 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
 		AckWait:        time.Minute,
 		MaxAckPending:  4096,
 		MaxDeliver:     -1,
-	})
+	}
+	if spec.Projection {
+		// The start position of a durable consumer cannot be updated:
+		// recreate it from the checkpoint's sequence.
+		if err := b.js.DeleteConsumer(ctx, spec.Stream, spec.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("reset consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+		}
+		if spec.StartSeq > 1 {
+			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, spec.StartSeq
+		}
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, cc)
 	if err != nil {
 		return fmt.Errorf("declare consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}

@@ -41,6 +41,13 @@ type ConsumerSpec struct {
 	Durable string
 	// Kinds filters the stream to these kinds; empty means all.
 	Kinds []Kind
+	// Projection marks a consumer whose state lives in memory and is
+	// restored from a checkpoint: the durable consumer is recreated to
+	// deliver from StartSeq (the sequence after the checkpoint; 0 or 1
+	// means the whole stream) instead of resuming where it acknowledged,
+	// so a restarted projection never skips events it had not saved.
+	Projection bool
+	StartSeq   uint64
 }
 
 // DecodeDelivery decodes a delivery as an event with body B. A payload

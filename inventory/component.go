@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
@@ -25,6 +26,17 @@ type Dependencies struct {
 	// Networks says which addresses are the monitored network; nil means
 	// the private ranges.
 	Networks *netclass.Networks
+	// Classifier, Vendors and Register are the model's collaborators
+	// (see Options); nil disables each.
+	Classifier Classifier
+	Vendors    VendorLookup
+	Register   *Register
+	// Checkpoints stores the projection so a restart resumes without
+	// replaying the whole log; nil rebuilds from the stream's start.
+	Checkpoints events.Checkpointer
+	// CheckpointEvery is the wall-clock interval between checkpoints
+	// (they are also written on Stop); 0 means 5 minutes.
+	CheckpointEvery time.Duration
 }
 
 // Durable is the name of the inventory's JetStream consumer.
@@ -41,6 +53,10 @@ type Component struct {
 	outbox events.Outbox
 
 	worker events.Worker
+	// seq is the stream sequence of the last event handled, saved is when
+	// the last checkpoint was written (wall clock: it only paces saving).
+	seq   uint64
+	saved time.Time
 }
 
 // New returns an inert component.
@@ -55,21 +71,69 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	deps.Source.Component = "inventory"
-	return &Component{deps: deps, logger: deps.Logger.With("component", "inventory"), model: NewModel(cfg, deps.Source, deps.Networks)}, nil
+	if deps.CheckpointEvery <= 0 {
+		deps.CheckpointEvery = 5 * time.Minute
+	}
+	model := NewModel(cfg, deps.Source, Options{Networks: deps.Networks, Classifier: deps.Classifier,
+		Vendors: deps.Vendors, Register: deps.Register})
+	return &Component{deps: deps, logger: deps.Logger.With("component", "inventory"), model: model}, nil
 }
 
-// Start begins consuming flows and observations.
+// Start restores the last checkpoint, if any, and consumes flows and
+// observations from the event after it.
 func (c *Component) Start(ctx context.Context) error {
-	c.worker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
+	spec := events.ConsumerSpec{
 		Stream: events.StreamSensor, Durable: Durable,
-		Kinds: []events.Kind{events.KindFlow, events.KindObservation},
-	}, c.handle)
+		Kinds:      []events.Kind{events.KindFlow, events.KindObservation},
+		Projection: true, StartSeq: 1,
+	}
+	if cp := c.deps.Checkpoints; cp != nil {
+		seq, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := c.model.RestoreState(st); err != nil {
+				return err
+			}
+			spec.StartSeq = seq + 1
+			c.seq = seq
+			c.logger.Info("inventory restored from checkpoint", "seq", seq, "devices", c.model.Stats().Devices)
+		}
+	}
+	c.saved = time.Now()
+	c.worker.Start(ctx, c.deps.Bus, spec, c.handle)
 	return nil
 }
 
-// Stop stops consuming and waits for the handler in progress.
+// Stop stops consuming, waits for the handler in progress and writes a
+// final checkpoint.
 func (c *Component) Stop(ctx context.Context) error {
-	return c.worker.Stop(ctx)
+	err := c.worker.Stop(ctx)
+	return errors.Join(err, c.Checkpoint(ctx))
+}
+
+// Checkpoint saves the projection with the sequence of the last event it
+// handled.
+func (c *Component) Checkpoint(ctx context.Context) error {
+	if c.deps.Checkpoints == nil {
+		return nil
+	}
+	c.mu.RLock()
+	seq := c.seq
+	st, err := c.model.MarshalState()
+	c.mu.RUnlock()
+	if err != nil || seq == 0 {
+		return err
+	}
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, seq, st)
+}
+
+// Device returns one device by ID.
+func (c *Component) Device(id string) (Device, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.model.Device(id)
 }
 
 // Devices returns the current inventory, sorted by key.
@@ -109,5 +173,17 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 		out = c.model.ObserveAttribute(ev)
 		c.mu.Unlock()
 	}
-	return c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out))
+	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.seq = d.Seq
+	c.mu.Unlock()
+	if time.Since(c.saved) >= c.deps.CheckpointEvery {
+		c.saved = time.Now()
+		if err := c.Checkpoint(ctx); err != nil {
+			c.logger.Warn("checkpoint failed; the next one will retry", "err", err)
+		}
+	}
+	return nil
 }
