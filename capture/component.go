@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpi/arp"
 	"github.com/vigil-health/vigil/capture/dpi/dhcp"
 	"github.com/vigil-health/vigil/events"
 )
@@ -43,7 +44,7 @@ type Dependencies struct {
 // DefaultDissectors returns a fresh set of the dissectors of this build.
 // It is the explicit dissector registry: a new protocol is one line here.
 func DefaultDissectors() []any {
-	return []any{dhcp.New()}
+	return []any{arp.New(), dhcp.New()}
 }
 
 // Stats are the sensor's counters since it started.
