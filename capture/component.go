@@ -15,9 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/vigil-health/vigil/capture/dpi"
-	"github.com/vigil-health/vigil/capture/dpi/arp"
-	"github.com/vigil-health/vigil/capture/dpi/dhcp"
 	"github.com/vigil-health/vigil/events"
 )
 
@@ -36,15 +36,9 @@ type Dependencies struct {
 	// dpi.DefaultIdentifiers().
 	Identifiers *dpi.Identifiers
 	// Dissectors builds the dissectors of one worker (dpi.Dissector,
-	// dpi.StreamDissector and dpi.FrameDissector values); nil means
-	// DefaultDissectors.
+	// dpi.StreamDissector and dpi.FrameDissector values), normally
+	// protocols.Dissectors; nil runs no dissector (flows only).
 	Dissectors func() []any
-}
-
-// DefaultDissectors returns a fresh set of the dissectors of this build.
-// It is the explicit dissector registry: a new protocol is one line here.
-func DefaultDissectors() []any {
-	return []any{arp.New(), dhcp.New()}
 }
 
 // Stats are the sensor's counters since it started.
@@ -63,8 +57,11 @@ type Stats struct {
 	// snap length), StreamOverflows PDUs larger than the stream buffer.
 	StreamGaps      uint64
 	StreamOverflows uint64
-	PublishErrors   uint64
-	SourceErrors    uint64
+	// Fragments counts IP fragments, Reassembled the datagrams rebuilt
+	// from them and FragmentsDropped those given up (see DefragStats).
+	Fragments, Reassembled, FragmentsDropped uint64
+	PublishErrors                            uint64
+	SourceErrors                             uint64
 }
 
 // Component is the sensor.
@@ -82,6 +79,7 @@ type Component struct {
 	packets, bytes, decodeErrors, nonIP, truncated atomic.Uint64
 	flows, evictions, activeFlows, observations    atomic.Uint64
 	auths, streamGaps, streamOverflows             atomic.Uint64
+	fragments, reassembled, fragmentsDropped       atomic.Uint64
 	dissectErrors, publishErrors, sourceErrors     atomic.Uint64
 }
 
@@ -103,7 +101,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		deps.Identifiers = dpi.DefaultIdentifiers()
 	}
 	if deps.Dissectors == nil {
-		deps.Dissectors = DefaultDissectors
+		deps.Dissectors = func() []any { return nil }
 	}
 	return &Component{
 		cfg: cfg, deps: deps,
@@ -174,6 +172,7 @@ func (c *Component) Stats() Stats {
 		Evictions: c.evictions.Load(), ActiveFlows: c.activeFlows.Load(),
 		Observations: c.observations.Load(), Auths: c.auths.Load(), DissectErrors: c.dissectErrors.Load(),
 		StreamGaps: c.streamGaps.Load(), StreamOverflows: c.streamOverflows.Load(),
+		Fragments: c.fragments.Load(), Reassembled: c.reassembled.Load(), FragmentsDropped: c.fragmentsDropped.Load(),
 		PublishErrors: c.publishErrors.Load(), SourceErrors: c.sourceErrors.Load(),
 	}
 }
@@ -208,6 +207,7 @@ type pipeline struct {
 	frame   dpi.Frame
 	out     dpi.Output
 	streams streamSet
+	defrag  *defragmenter
 
 	firstPublishErr error
 	iface           string
@@ -222,7 +222,8 @@ func (c *Component) run(ctx context.Context, src Source) error {
 		return fmt.Errorf("capture: %w", err)
 	}
 	p := &pipeline{c: c, ctx: ctx, decoder: NewDecoder(), diss: diss, iface: src.Name(),
-		streams: streamSet{maxBuffer: c.cfg.StreamBuffer}}
+		streams: streamSet{maxBuffer: c.cfg.StreamBuffer},
+		defrag:  newDefragmenter(DefragConfig{MaxDatagrams: c.cfg.MaxFragmented, Timeout: c.cfg.FragmentTimeout})}
 	p.table = NewFlowTable(c.cfg.flowTableConfig(), c.deps.Identifiers, p.emitFlow)
 	p.table.finish = p.finishFlow
 
@@ -297,6 +298,9 @@ func (p *pipeline) packet(pkt *Packet) {
 		p.nonIP()
 		return
 	}
+	if p.dec.Fragment && !p.reassemble(pkt) {
+		return
+	}
 	info, ok := p.table.Packet(&p.dec)
 	c.activeFlows.Store(uint64(p.table.Len()))
 	c.evictions.Store(p.table.Evictions())
@@ -339,6 +343,31 @@ func (p *pipeline) packet(pkt *Packet) {
 		f.app.count(p.out.Counters)
 	}
 	p.publishOutput(p.dec.Time)
+}
+
+// reassemble feeds a fragment to the defragmenter; when it completes a
+// datagram, p.dec becomes the whole datagram (with the link-layer facts
+// of the last fragment) and reassemble returns true.
+func (p *pipeline) reassemble(pkt *Packet) bool {
+	c := p.c
+	whole := p.defrag.add(&p.dec)
+	st := p.defrag.stats
+	c.fragments.Store(st.Fragments)
+	c.reassembled.Store(st.Reassembled)
+	c.fragmentsDropped.Store(st.Dropped)
+	if whole == nil {
+		return false
+	}
+	link := p.dec
+	ci := pkt.Info
+	ci.CaptureLength, ci.Length = len(whole), len(whole)
+	if p.decoder.Decode(layers.LinkTypeRaw, whole, ci, &p.dec) != DecodeOK {
+		c.decodeErrors.Add(1)
+		return false
+	}
+	p.dec.HasMAC, p.dec.SrcMAC, p.dec.DstMAC = link.HasMAC, link.SrcMAC, link.DstMAC
+	p.dec.VLAN, p.dec.InnerVLAN = link.VLAN, link.InnerVLAN
+	return true
 }
 
 // nonIP hands a frame without IP to the frame dissectors.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vigil-health/vigil/capture/protocols"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/testshared"
 )
@@ -29,7 +30,7 @@ func runComponent(t *testing.T, pub Publisher, files ...string) (*Component, err
 	t.Helper()
 	cfg := DefaultConfiguration()
 	cfg.Name, cfg.Site, cfg.Files = "test", "lab", files
-	c, err := New(cfg, Dependencies{Publisher: pub})
+	c, err := New(cfg, Dependencies{Publisher: pub, Dissectors: protocols.Dissectors})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,11 @@ type Configuration struct {
 	// StreamBuffer bounds the bytes kept per direction of a dissected TCP
 	// connection while a dissector waits for the rest of a PDU.
 	StreamBuffer int `yaml:"stream_buffer"`
+	// FragmentTimeout is how long (packet time) IP fragments wait for the
+	// rest of their datagram; MaxFragmented bounds the datagrams in
+	// reassembly at once.
+	FragmentTimeout time.Duration `yaml:"fragment_timeout"`
+	MaxFragmented   int           `yaml:"max_fragmented"`
 
 	// HealthInterval is how often (in capture time) a health event is
 	// published; SilentAfter marks the report silent when no packet came
@@ -63,6 +68,8 @@ func DefaultConfiguration() Configuration {
 		FlipSynAck:        true,
 		ServerPorts:       append([]uint16(nil), DefaultServerPorts...),
 		StreamBuffer:      64 << 10,
+		FragmentTimeout:   30 * time.Second,
+		MaxFragmented:     4096,
 		HealthInterval:    time.Minute,
 		SilentAfter:       5 * time.Minute,
 	}
@@ -93,6 +100,10 @@ func (c Configuration) Validate() error {
 	}
 	if c.MaxFlows <= 0 {
 		errs = append(errs, fmt.Errorf("max_flows: must be positive, got %d", c.MaxFlows))
+	}
+	positive("fragment_timeout", c.FragmentTimeout)
+	if c.MaxFragmented < 1 {
+		errs = append(errs, fmt.Errorf("max_fragmented: must be positive, got %d", c.MaxFragmented))
 	}
 	if c.StreamBuffer < 1024 || c.StreamBuffer > 16<<20 {
 		errs = append(errs, fmt.Errorf("stream_buffer: must be between 1024 and 16777216 bytes, got %d", c.StreamBuffer))

@@ -66,6 +66,21 @@ type Decoded struct {
 	// headers; Payload is the part of it that was captured.
 	PayloadLength int
 	Payload       []byte
+
+	// Fragment is set for an IP fragment (IPv4 with MF or an offset, or
+	// IPv6 with a fragment header). FragID, FragOffset (bytes) and
+	// FragMore locate it; FragData is its captured part of the original
+	// datagram's payload.
+	Fragment   bool
+	FragMore   bool
+	FragID     uint32
+	FragOffset int
+	FragData   []byte
+	// FragDataLength is the fragment's payload length from the headers.
+	FragDataLength int
+	// IPHeader is the captured IPv4 header of a fragment (options
+	// included), for reassembly.
+	IPHeader []byte
 }
 
 // DecodeResult classifies a frame.
@@ -222,6 +237,12 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 			out.Dst = addrFrom(d.ip4.DstIP)
 			out.IPLength = int(d.ip4.Length)
 			out.Protocol = uint8(d.ip4.Protocol)
+			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+				out.Fragment, out.FragMore = true, d.ip4.Flags&layers.IPv4MoreFragments != 0
+				out.FragID, out.FragOffset = uint32(d.ip4.Id), int(d.ip4.FragOffset)*8
+				out.FragData, out.IPHeader = d.ip4.Payload, d.ip4.Contents
+				out.FragDataLength = int(d.ip4.Length) - int(d.ip4.IHL)*4
+			}
 		case layers.LayerTypeIPv6:
 			out.IPVersion = 6
 			out.Src = addrFrom(d.ip6.SrcIP)
@@ -233,6 +254,10 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 			out.Protocol = uint8(d.ip6.NextHeader)
 		case layers.LayerTypeIPv6Fragment:
 			out.Protocol = uint8(d.ip6frg.NextHeader)
+			out.Fragment, out.FragMore = true, d.ip6frg.MoreFragments
+			out.FragID, out.FragOffset = d.ip6frg.Identification, int(d.ip6frg.FragmentOffset)*8
+			out.FragData = d.ip6frg.Payload
+			out.FragDataLength = d.transportLength()
 		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
 			out.Protocol = uint8(d.ip6ext.NextHeader)
 		case layers.LayerTypeTCP:

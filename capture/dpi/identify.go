@@ -22,7 +22,7 @@ const (
 // they are tried: payload signatures first, then port-gated checks.
 func DefaultIdentifiers() *Identifiers {
 	r, err := NewIdentifiers(
-		DICOM{}, HL7{}, TLS{}, SSH{}, HTTP{},
+		DICOM{}, HL7{}, POCT1A{}, TLS{}, SSH{}, HTTP{},
 		DHCP{}, DNS{}, NTP{}, SNMP{},
 	)
 	if err != nil {

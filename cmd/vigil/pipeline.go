@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-health/vigil/baseline"
 	"github.com/vigil-health/vigil/capture"
+	"github.com/vigil-health/vigil/capture/protocols"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/internal/report"
@@ -131,7 +132,7 @@ func (a analysis) run(ctx context.Context, cfg Config, logger *slog.Logger) (*re
 	if err != nil {
 		return nil, err
 	}
-	sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus})
+	sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus, Dissectors: protocols.Dissectors})
 	if err != nil {
 		return nil, err
 	}

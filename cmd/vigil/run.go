@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-health/vigil/capture"
+	"github.com/vigil-health/vigil/capture/protocols"
 	"github.com/vigil-health/vigil/web"
 )
 
@@ -78,7 +79,7 @@ live in the data directory (or the external NATS).`,
 			}
 			var sensor *capture.Component
 			if len(cfg.Sensor.Files) > 0 {
-				sensor, err = capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus})
+				sensor, err = capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus, Dissectors: protocols.Dissectors})
 				if err != nil {
 					return err
 				}

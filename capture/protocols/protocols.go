@@ -1,0 +1,29 @@
+// Package protocols is the explicit list of the protocols this build
+// understands: the identifiers that name application protocols and the
+// dissectors that read device facts from them. Adding a protocol is one
+// line here. It lives apart from package capture so that dissector tests
+// can run the capture pipeline (capture/dpitest) without an import cycle.
+package protocols
+
+import (
+	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpi/arp"
+	"github.com/vigil-health/vigil/capture/dpi/dhcp"
+	"github.com/vigil-health/vigil/capture/dpi/hl7"
+	"github.com/vigil-health/vigil/capture/dpi/poct1a"
+)
+
+// Dissectors returns a fresh set of the dissectors of this build (each
+// capture worker needs its own: dissectors keep scratch state).
+func Dissectors() []any {
+	return []any{
+		arp.New(),
+		dhcp.New(),
+		hl7.New(),
+		poct1a.New(),
+	}
+}
+
+// Identifiers returns the protocol identifiers of this build, in the
+// order they are tried.
+func Identifiers() *dpi.Identifiers { return dpi.DefaultIdentifiers() }
