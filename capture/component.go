@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/events"
@@ -35,6 +37,8 @@ type Dependencies struct {
 	// Identifiers name application protocols; nil means
 	// dpi.DefaultIdentifiers().
 	Identifiers *dpi.Identifiers
+	// OpenLive opens one live socket; nil means OpenAFPacket (Linux).
+	OpenLive func(iface string, bufferBytes int, fanout uint16, filter []bpf.RawInstruction, poll time.Duration) (LiveSource, error)
 	// Dissectors builds the dissectors of one worker (dpi.Dissector,
 	// dpi.StreamDissector and dpi.FrameDissector values), normally
 	// protocols.Dissectors; nil runs no dissector (flows only).
@@ -60,8 +64,15 @@ type Stats struct {
 	// Fragments counts IP fragments, Reassembled the datagrams rebuilt
 	// from them and FragmentsDropped those given up (see DefragStats).
 	Fragments, Reassembled, FragmentsDropped uint64
-	PublishErrors                            uint64
-	SourceErrors                             uint64
+	// KernelReceived and KernelDrops are the kernel's counters of live
+	// sockets: packets it queued and packets it dropped because the ring
+	// was full (the sensor was too slow).
+	KernelReceived, KernelDrops uint64
+	// TimeJumps counts backward jumps of capture time (over a minute),
+	// each ending the flows held.
+	TimeJumps     uint64
+	PublishErrors uint64
+	SourceErrors  uint64
 }
 
 // Component is the sensor.
@@ -77,10 +88,14 @@ type Component struct {
 	err     error
 
 	packets, bytes, decodeErrors, nonIP, truncated atomic.Uint64
-	flows, evictions, activeFlows, observations    atomic.Uint64
-	auths, streamGaps, streamOverflows             atomic.Uint64
-	fragments, reassembled, fragmentsDropped       atomic.Uint64
-	dissectErrors, publishErrors, sourceErrors     atomic.Uint64
+	flows, observations, auths, timeJumps          atomic.Uint64
+	// workers holds each capture worker's gauges (flow table size,
+	// evictions, stream and reassembly counters), summed by Stats.
+	workersMu sync.Mutex
+	workers   []*workerGauges
+	// live are the live sources, for the kernel's drop counters.
+	live                                       []LiveSource
+	dissectErrors, publishErrors, sourceErrors atomic.Uint64
 }
 
 // New checks the configuration and returns an inert component.
@@ -100,6 +115,9 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	if deps.Identifiers == nil {
 		deps.Identifiers = dpi.DefaultIdentifiers()
 	}
+	if deps.OpenLive == nil {
+		deps.OpenLive = openLive
+	}
 	if deps.Dissectors == nil {
 		deps.Dissectors = func() []any { return nil }
 	}
@@ -118,8 +136,8 @@ func (c *Component) Start(ctx context.Context) error {
 	if c.started {
 		return errors.New("capture: already started")
 	}
-	if len(c.cfg.Files) == 0 {
-		return errors.New("capture: no files configured")
+	if len(c.cfg.Files) == 0 && c.cfg.Interface == "" {
+		return errors.New("capture: no files and no interface configured")
 	}
 	c.started = true
 	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -164,41 +182,141 @@ func (c *Component) Err() error {
 	return c.err
 }
 
+// workerGauges are one capture worker's current values.
+type workerGauges struct {
+	activeFlows, evictions, streamGaps, streamOverflows atomic.Uint64
+	fragments, reassembled, fragmentsDropped            atomic.Uint64
+}
+
+type gaugeSums struct {
+	activeFlows, evictions, streamGaps, streamOverflows uint64
+	fragments, reassembled, fragmentsDropped            uint64
+}
+
+func (c *Component) gauges() gaugeSums {
+	c.workersMu.Lock()
+	defer c.workersMu.Unlock()
+	var g gaugeSums
+	for _, w := range c.workers {
+		g.activeFlows += w.activeFlows.Load()
+		g.evictions += w.evictions.Load()
+		g.streamGaps += w.streamGaps.Load()
+		g.streamOverflows += w.streamOverflows.Load()
+		g.fragments += w.fragments.Load()
+		g.reassembled += w.reassembled.Load()
+		g.fragmentsDropped += w.fragmentsDropped.Load()
+	}
+	return g
+}
+
+func (c *Component) kernelStats() (received, dropped uint64) {
+	c.workersMu.Lock()
+	defer c.workersMu.Unlock()
+	for _, s := range c.live {
+		r, d := s.KernelStats()
+		received += r
+		dropped += d
+	}
+	return received, dropped
+}
+
 // Stats returns the counters.
 func (c *Component) Stats() Stats {
+	g := c.gauges()
+	kr, kd := c.kernelStats()
 	return Stats{
 		Packets: c.packets.Load(), Bytes: c.bytes.Load(), DecodeErrors: c.decodeErrors.Load(),
 		NonIP: c.nonIP.Load(), Truncated: c.truncated.Load(), Flows: c.flows.Load(),
-		Evictions: c.evictions.Load(), ActiveFlows: c.activeFlows.Load(),
+		Evictions: g.evictions, ActiveFlows: g.activeFlows,
 		Observations: c.observations.Load(), Auths: c.auths.Load(), DissectErrors: c.dissectErrors.Load(),
-		StreamGaps: c.streamGaps.Load(), StreamOverflows: c.streamOverflows.Load(),
-		Fragments: c.fragments.Load(), Reassembled: c.reassembled.Load(), FragmentsDropped: c.fragmentsDropped.Load(),
+		StreamGaps: g.streamGaps, StreamOverflows: g.streamOverflows,
+		Fragments: g.fragments, Reassembled: g.reassembled, FragmentsDropped: g.fragmentsDropped,
+		KernelReceived: kr, KernelDrops: kd, TimeJumps: c.timeJumps.Load(),
 		PublishErrors: c.publishErrors.Load(), SourceErrors: c.sourceErrors.Load(),
 	}
 }
 
-// Run reads the configured files synchronously, publishing events in a
-// deterministic order, and flushes all flows at the end. It returns the
-// errors of broken files (after processing every complete packet of them
-// and the files after them) and of failed publishes, joined; or the
-// context's error if it was cancelled.
+// Run captures synchronously until the files end (or, live, until ctx is
+// cancelled). Files are read in order and give deterministic events;
+// every flow is flushed at the end. It returns the errors of broken files
+// (after processing every complete packet of them and the files after
+// them) and of failed publishes, joined; or the context's error if it was
+// cancelled while reading files.
 func (c *Component) Run(ctx context.Context) error {
+	if c.cfg.Interface != "" {
+		return c.runLive(ctx)
+	}
 	src, err := c.deps.Sources.Open(SourceSpec{Kind: SourceKindFile, Files: c.cfg.Files})
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	return c.run(ctx, src)
+	return c.run(ctx, src, 0)
 }
 
 // RunSource is Run over any source.
 func (c *Component) RunSource(ctx context.Context, src Source) error {
-	return c.run(ctx, src)
+	return c.run(ctx, src, 0)
+}
+
+// runLive captures from the configured interface with one AF_PACKET
+// socket per worker, joined in a fanout group so each flow stays on one
+// worker (and its flow table).
+func (c *Component) runLive(ctx context.Context) error {
+	if !LiveSupported() {
+		return fmt.Errorf("capture on %s: live capture needs Linux (AF_PACKET)", c.cfg.Interface)
+	}
+	prog, err := c.filterProgram(ctx)
+	if err != nil {
+		return err
+	}
+	var fanout uint16
+	if c.cfg.Workers > 1 {
+		fanout = uint16(os.Getpid()&0x7fff) | 1
+	}
+	srcs := make([]LiveSource, 0, c.cfg.Workers)
+	for range c.cfg.Workers {
+		s, err := c.deps.OpenLive(c.cfg.Interface, c.cfg.BufferMB<<20/c.cfg.Workers, fanout, prog, c.cfg.PollInterval)
+		if err != nil {
+			for _, o := range srcs {
+				o.Close()
+			}
+			return err
+		}
+		srcs = append(srcs, s)
+	}
+	c.workersMu.Lock()
+	c.live = srcs
+	c.workersMu.Unlock()
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.Close()
+			errs[i] = c.run(ctx, s, i)
+		}()
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // stopped on purpose
+	}
+	return err
+}
+
+func (c *Component) filterProgram(ctx context.Context) ([]bpf.RawInstruction, error) {
+	if c.cfg.FilterProgram != "" {
+		return ParseFilterProgram(c.cfg.FilterProgram)
+	}
+	return CompileFilter(ctx, c.cfg.Filter)
 }
 
 type pipeline struct {
 	c       *Component
 	ctx     context.Context
+	worker  int
 	decoder *Decoder
 	table   *FlowTable
 	diss    *dpi.Dissectors
@@ -208,6 +326,7 @@ type pipeline struct {
 	out     dpi.Output
 	streams streamSet
 	defrag  *defragmenter
+	gauges  *workerGauges
 
 	firstPublishErr error
 	iface           string
@@ -216,18 +335,25 @@ type pipeline struct {
 	nextHealth      time.Time
 }
 
-func (c *Component) run(ctx context.Context, src Source) error {
+// run is one worker: it owns a decoder, a flow table and dissectors. Only
+// worker 0 publishes health (with the totals of every worker).
+func (c *Component) run(ctx context.Context, src Source, worker int) error {
 	diss, err := dpi.NewDissectors(c.deps.Dissectors()...)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	p := &pipeline{c: c, ctx: ctx, decoder: NewDecoder(), diss: diss, iface: src.Name(),
+	p := &pipeline{c: c, ctx: ctx, worker: worker, decoder: NewDecoder(), diss: diss, iface: src.Name(),
 		streams: streamSet{maxBuffer: c.cfg.StreamBuffer},
-		defrag:  newDefragmenter(DefragConfig{MaxDatagrams: c.cfg.MaxFragmented, Timeout: c.cfg.FragmentTimeout})}
+		defrag:  newDefragmenter(DefragConfig{MaxDatagrams: c.cfg.MaxFragmented, Timeout: c.cfg.FragmentTimeout}),
+		gauges:  &workerGauges{}}
 	p.table = NewFlowTable(c.cfg.flowTableConfig(), c.deps.Identifiers, p.emitFlow)
 	p.table.finish = p.finishFlow
+	c.workersMu.Lock()
+	c.workers = append(c.workers, p.gauges)
+	c.workersMu.Unlock()
 
-	log := c.deps.Logger.With("sensor", c.cfg.Name)
+	_, live := src.(LiveSource)
+	log := c.deps.Logger.With("sensor", c.cfg.Name, "worker", worker)
 	log.Info("capture started", "source", src.Name())
 	var srcErrs []error
 	var pkt Packet
@@ -244,9 +370,17 @@ func (c *Component) run(ctx context.Context, src Source) error {
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, ErrIdle) {
+			p.idle(time.Now())
+			n = 0 // check the context now
+			continue
+		}
 		if err != nil {
 			c.sourceErrors.Add(1)
 			srcErrs = append(srcErrs, err)
+			if live {
+				break // a live interface that fails does not come back by itself
+			}
 			continue
 		}
 		p.packet(&pkt)
@@ -255,7 +389,9 @@ func (c *Component) run(ctx context.Context, src Source) error {
 	// sensor still reports every flow it held.
 	p.ctx = context.WithoutCancel(ctx)
 	p.table.Flush()
-	p.health(true)
+	if worker == 0 {
+		p.health(true)
+	}
 	st := c.Stats()
 	log.Info("capture finished", "packets", st.Packets, "flows", st.Flows,
 		"decode_errors", st.DecodeErrors, "publish_errors", st.PublishErrors, "source_errors", st.SourceErrors)
@@ -274,22 +410,31 @@ func (p *pipeline) packet(pkt *Packet) {
 	}
 	p.iface = pkt.Origin
 	ts := pkt.Info.Timestamp
+	if p.haveTime && ts.Before(p.lastPacket.Add(-timeJump)) {
+		// Capture time went back (files out of order, a clock reset):
+		// the flows held cannot continue across the jump. End them and
+		// start the clock again rather than expire every new flow at once.
+		c.timeJumps.Add(1)
+		p.table.Flush()
+		p.table.resetClock()
+		p.defrag = newDefragmenter(p.defrag.cfg)
+		p.haveTime = false
+	}
 	if !p.haveTime {
 		p.haveTime = true
 		p.nextHealth = ts.Truncate(c.cfg.HealthInterval).Add(c.cfg.HealthInterval)
 		p.lastPacket = ts
 	}
-	if !ts.Before(p.nextHealth) {
-		boundary := ts.Truncate(c.cfg.HealthInterval)
-		p.table.Advance(boundary)
-		p.healthAt(boundary, false)
-		p.nextHealth = boundary.Add(c.cfg.HealthInterval)
-	}
+	p.tick(ts)
 	if ts.After(p.lastPacket) {
 		p.lastPacket = ts
 	}
 
-	switch p.decoder.Decode(pkt.LinkType, pkt.Data, pkt.Info, &p.dec) {
+	res := p.decoder.Decode(pkt.LinkType, pkt.Data, pkt.Info, &p.dec)
+	if p.dec.VLAN == 0 && pkt.VLAN != 0 {
+		p.dec.VLAN = pkt.VLAN
+	}
+	switch res {
 	case DecodeError:
 		c.decodeErrors.Add(1)
 		return
@@ -302,8 +447,8 @@ func (p *pipeline) packet(pkt *Packet) {
 		return
 	}
 	info, ok := p.table.Packet(&p.dec)
-	c.activeFlows.Store(uint64(p.table.Len()))
-	c.evictions.Store(p.table.Evictions())
+	p.gauges.activeFlows.Store(uint64(p.table.Len()))
+	p.gauges.evictions.Store(p.table.Evictions())
 	if !ok || info.AppProto == "" || len(p.dec.Payload) == 0 {
 		return
 	}
@@ -333,8 +478,8 @@ func (p *pipeline) packet(pkt *Packet) {
 		p.streams.segment(f.app, &p.dpkt, info.Dir, p.dec.Seq, p.dec.PayloadLength, &p.out)
 		c.dissectErrors.Add(p.streams.errors)
 		p.streams.errors = 0
-		c.streamGaps.Store(p.streams.gaps)
-		c.streamOverflows.Store(p.streams.overflows)
+		p.gauges.streamGaps.Store(p.streams.gaps)
+		p.gauges.streamOverflows.Store(p.streams.overflows)
 	}
 	if len(p.out.Counters) > 0 {
 		if f.app == nil {
@@ -345,6 +490,39 @@ func (p *pipeline) packet(pkt *Packet) {
 	p.publishOutput(p.dec.Time)
 }
 
+// timeJump is how far back capture time may go before the pipeline
+// treats it as a discontinuity rather than reordering.
+const timeJump = time.Minute
+
+// tick runs the timers due at time now: flow expiry and, on worker 0,
+// the periodic health report.
+func (p *pipeline) tick(now time.Time) {
+	if now.Before(p.nextHealth) {
+		return
+	}
+	interval := p.c.cfg.HealthInterval
+	boundary := now.Truncate(interval)
+	p.table.Advance(boundary)
+	if p.worker == 0 {
+		p.healthAt(boundary, false)
+	}
+	p.nextHealth = boundary.Add(interval)
+}
+
+// idle is called when a live source had no packet for a poll interval:
+// the wall clock stands in for packet time, so flows still expire and a
+// silent mirror port is reported.
+func (p *pipeline) idle(now time.Time) {
+	if !p.haveTime {
+		p.haveTime = true
+		p.lastPacket = now
+		p.nextHealth = now.Truncate(p.c.cfg.HealthInterval).Add(p.c.cfg.HealthInterval)
+		return
+	}
+	p.table.Advance(now)
+	p.tick(now)
+}
+
 // reassemble feeds a fragment to the defragmenter; when it completes a
 // datagram, p.dec becomes the whole datagram (with the link-layer facts
 // of the last fragment) and reassemble returns true.
@@ -352,9 +530,9 @@ func (p *pipeline) reassemble(pkt *Packet) bool {
 	c := p.c
 	whole := p.defrag.add(&p.dec)
 	st := p.defrag.stats
-	c.fragments.Store(st.Fragments)
-	c.reassembled.Store(st.Reassembled)
-	c.fragmentsDropped.Store(st.Dropped)
+	p.gauges.fragments.Store(st.Fragments)
+	p.gauges.reassembled.Store(st.Reassembled)
+	p.gauges.fragmentsDropped.Store(st.Dropped)
 	if whole == nil {
 		return false
 	}
@@ -453,13 +631,14 @@ func (p *pipeline) health(final bool) {
 
 func (p *pipeline) healthAt(at time.Time, final bool) {
 	c := p.c
-	c.activeFlows.Store(uint64(p.table.Len()))
-	c.evictions.Store(p.table.Evictions())
+	p.gauges.activeFlows.Store(uint64(p.table.Len()))
+	p.gauges.evictions.Store(p.table.Evictions())
+	st := c.Stats()
 	h := events.Health{
 		Sensor: c.cfg.Name, Interface: p.iface, IntervalMS: c.cfg.HealthInterval.Milliseconds(),
 		Packets: c.packets.Load(), Bytes: c.bytes.Load(),
 		DecodeErrors: c.decodeErrors.Load(), Truncated: c.truncated.Load(),
-		ActiveFlows: c.activeFlows.Load(), FlowEvictions: c.evictions.Load(),
+		ActiveFlows: st.ActiveFlows, FlowEvictions: st.Evictions, KernelDrops: st.KernelDrops,
 		PublishErrors: c.publishErrors.Load(),
 		Final:         final,
 	}

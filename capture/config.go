@@ -14,6 +14,17 @@ type Configuration struct {
 	Site string `yaml:"site"`
 	// Files are pcap/pcapng files read in order as one stream.
 	Files []string `yaml:"files"`
+	// Interface is captured live (AF_PACKET) instead of files. Workers
+	// sockets share it in a fanout group, each flow on one worker;
+	// BufferMB is the kernel ring size shared among them. Filter is a
+	// tcpdump-syntax capture filter (compiled with tcpdump at start), or
+	// FilterProgram its compiled form (tcpdump -ddd output).
+	Interface     string        `yaml:"interface"`
+	Workers       int           `yaml:"workers"`
+	BufferMB      int           `yaml:"buffer_mb"`
+	Filter        string        `yaml:"filter"`
+	FilterProgram string        `yaml:"filter_program"`
+	PollInterval  time.Duration `yaml:"poll_interval"`
 
 	TCPTimeout        time.Duration `yaml:"tcp_timeout"`
 	UDPTimeout        time.Duration `yaml:"udp_timeout"`
@@ -57,6 +68,9 @@ var DefaultServerPorts = []uint16{
 func DefaultConfiguration() Configuration {
 	return Configuration{
 		Name:              "sensor",
+		Workers:           1,
+		BufferMB:          64,
+		PollInterval:      time.Second,
 		TCPTimeout:        5 * time.Minute,
 		UDPTimeout:        time.Minute,
 		ICMPTimeout:       time.Minute,
@@ -82,6 +96,19 @@ func (c Configuration) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", name, d))
 		}
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, fmt.Errorf("workers: must be between 1 and 64, got %d", c.Workers))
+	}
+	if c.BufferMB < 2*c.Workers || c.BufferMB > 1<<15 {
+		errs = append(errs, fmt.Errorf("buffer_mb: must be between 2 per worker and 32768, got %d", c.BufferMB))
+	}
+	positive("poll_interval", c.PollInterval)
+	if len(c.Files) > 0 && c.Interface != "" {
+		errs = append(errs, errors.New("files and interface: give one source, not both"))
+	}
+	if c.Filter != "" && c.FilterProgram != "" {
+		errs = append(errs, errors.New("filter and filter_program: give one, not both"))
 	}
 	if c.Name == "" {
 		errs = append(errs, errors.New("name: must not be empty"))

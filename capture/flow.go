@@ -255,6 +255,10 @@ func (t *FlowTable) end(f *flow) {
 	t.emit(t.event(f, events.FlowEnd))
 }
 
+// resetClock forgets the table's time, after a Flush, so that capture
+// time that went back is taken as the new present.
+func (t *FlowTable) resetClock() { t.now = time.Time{} }
+
 // Flush ends every flow, in order of first packet then flow ID, as at the
 // end of a capture.
 func (t *FlowTable) Flush() {

@@ -21,7 +21,28 @@ type Packet struct {
 	// interface); Number is its 1-based position there.
 	Origin string
 	Number uint64
+	// VLAN is the tag a live source learned out of band (the NIC stripped
+	// it from the frame), 0 otherwise.
+	VLAN uint16
 }
+
+// ErrIdle is returned by a live source's Next when no packet came within
+// its poll interval: not an error, a chance to run timers.
+var ErrIdle = errors.New("no packet within the poll interval")
+
+// LiveSource is a source that reads an interface: the kernel counts what
+// it received and dropped.
+type LiveSource interface {
+	Source
+	KernelStats() (received, dropped uint64)
+}
+
+// liveSources lists the live kinds this build has (platform files add
+// theirs).
+var liveSources []string
+
+// LiveSupported tells whether this build can capture live.
+func LiveSupported() bool { return len(liveSources) > 0 }
 
 // Source delivers packets in capture order. Next fills p and returns io.EOF
 // when the source is exhausted. Any other error describes one failed input
