@@ -43,7 +43,7 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 	if err := lc.start(ctx, "events", bus); err != nil {
 		return nil, err
 	}
-	inv, err := inventory.New(cfg.Inventory, inventory.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets})
+	inv, err := inventory.New(cfg.Inventory, inventory.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets, Checkpoints: bus})
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@ Start here:
   vigil demo                      generate a synthetic ward capture and analyse it
   vigil analyze CAPTURE.pcap      analyse captures offline and print a report
   vigil run --pcap FILE           run the whole system (embedded NATS) on a capture
+  vigil run --iface eth1          the same, live on a mirror port
+  vigil sensor --nats URL --iface eth1   the sensor alone, publishing to NATS
   vigil config dump               print the effective configuration`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -43,6 +45,7 @@ Start here:
 	root.AddCommand(
 		newVersionCommand(),
 		newRunCommand(g),
+		newSensorCommand(g),
 		newAnalyzeCommand(g),
 		newDemoCommand(g),
 		newConfigCommand(g),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -55,9 +54,10 @@ live in the data directory (or the external NATS).`,
 				cfg.Sensor.Files = []string{pcap}
 			}
 			if iface != "" {
-				if !slices.Contains(capture.DefaultSources().Kinds(), "afpacket") {
-					return fmt.Errorf("--iface %s: live capture (AF_PACKET) is not in this build yet; record with tcpdump and use --pcap", iface)
+				if !capture.LiveSupported() {
+					return fmt.Errorf("--iface %s: live capture needs Linux (AF_PACKET); record with tcpdump and use --pcap", iface)
 				}
+				cfg.Sensor.Interface = iface
 			}
 			logger, err := g.logger(os.Stderr)
 			if err != nil {
@@ -78,7 +78,7 @@ live in the data directory (or the external NATS).`,
 				return err
 			}
 			var sensor *capture.Component
-			if len(cfg.Sensor.Files) > 0 {
+			if len(cfg.Sensor.Files) > 0 || cfg.Sensor.Interface != "" {
 				sensor, err = capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus, Dissectors: protocols.Dissectors})
 				if err != nil {
 					return err
