@@ -586,6 +586,9 @@ func (m *Model) facts(d *Device) classify.Facts {
 		}
 		f.Attributes[a.Name] = vals
 	}
+	if d.Gateway {
+		f.Attributes["network.role"] = []string{"gateway"}
+	}
 	return f
 }
 

@@ -22,8 +22,10 @@ const (
 // they are tried: payload signatures first, then port-gated checks.
 func DefaultIdentifiers() *Identifiers {
 	r, err := NewIdentifiers(
-		DICOM{}, HL7{}, POCT1A{}, TLS{}, SSH{}, HTTP{},
+		DICOM{}, HL7{}, POCT1A{}, TLS{}, SSH{}, HTTP{}, SMB{}, RDP{}, FTP{},
 		DHCP{}, DNS{}, NTP{}, SNMP{},
+		// Port-gated only: last.
+		Telnet{},
 	)
 	if err != nil {
 		panic(err) // the list above is fixed; a duplicate is a programming error

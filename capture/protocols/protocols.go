@@ -9,8 +9,12 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpi/arp"
 	"github.com/vigil-health/vigil/capture/dpi/dhcp"
+	"github.com/vigil-health/vigil/capture/dpi/ftp"
 	"github.com/vigil-health/vigil/capture/dpi/hl7"
 	"github.com/vigil-health/vigil/capture/dpi/poct1a"
+	"github.com/vigil-health/vigil/capture/dpi/rdp"
+	"github.com/vigil-health/vigil/capture/dpi/smb"
+	"github.com/vigil-health/vigil/capture/dpi/telnet"
 )
 
 // Dissectors returns a fresh set of the dissectors of this build (each
@@ -21,6 +25,10 @@ func Dissectors() []any {
 		dhcp.New(),
 		hl7.New(),
 		poct1a.New(),
+		telnet.New(),
+		ftp.New(),
+		smb.New(),
+		rdp.New(),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/internal/report"
 	"github.com/vigil-health/vigil/inventory"
+	"github.com/vigil-health/vigil/inventory/classify"
 	"github.com/vigil-health/vigil/policy"
 )
 
@@ -43,7 +44,12 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 	if err := lc.start(ctx, "events", bus); err != nil {
 		return nil, err
 	}
-	inv, err := inventory.New(cfg.Inventory, inventory.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets, Checkpoints: bus})
+	invDeps, err := inventoryDependencies(cfg.Inventory, logger)
+	if err != nil {
+		return nil, err
+	}
+	invDeps.Bus, invDeps.Source, invDeps.Networks, invDeps.Checkpoints = bus, src, nets, bus
+	inv, err := inventory.New(cfg.Inventory, invDeps)
 	if err != nil {
 		return nil, err
 	}
@@ -172,4 +178,30 @@ func checkCapture(path string) error {
 		return err
 	}
 	return nil
+}
+
+// inventoryDependencies loads the classification rules (shipped, plus the
+// site's directory) and the asset register. A register with bad rows is
+// used without them: the problems are logged, the good rows kept.
+func inventoryDependencies(cfg inventory.Configuration, logger *slog.Logger) (inventory.Dependencies, error) {
+	var dirs []string
+	if cfg.RulesDir != "" {
+		dirs = append(dirs, cfg.RulesDir)
+	}
+	rules, err := classify.Load(dirs...)
+	if err != nil {
+		return inventory.Dependencies{}, fmt.Errorf("classification rules: %w", err)
+	}
+	deps := inventory.Dependencies{Logger: logger, Classifier: rules}
+	if cfg.AssetRegister != "" {
+		reg, err := inventory.LoadRegisterFile(cfg.AssetRegister)
+		if reg == nil {
+			return inventory.Dependencies{}, err
+		}
+		if err != nil {
+			logger.Warn("asset register rows skipped", "file", cfg.AssetRegister, "problems", err.Error())
+		}
+		deps.Register = reg
+	}
+	return deps, nil
 }

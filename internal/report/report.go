@@ -62,16 +62,52 @@ type FlowTotals struct {
 
 // Device is one inventory entry.
 type Device struct {
-	ID         string            `json:"id"`
-	MAC        string            `json:"mac,omitempty"`
-	VLAN       uint16            `json:"vlan"`
-	IPs        []string          `json:"ips"`
-	Gateway    bool              `json:"gateway,omitempty"`
+	ID   string `json:"id"`
+	MAC  string `json:"mac,omitempty"`
+	VLAN uint16 `json:"vlan"`
+	// IPs are the addresses the device holds now, PastIPs those it held
+	// before (released to another device or replaced by a new lease).
+	IPs     []string `json:"ips"`
+	PastIPs []string `json:"past_ips,omitempty"`
+	Gateway bool     `json:"gateway,omitempty"`
+	// Routed devices are known by IP only; Limitation says what that
+	// costs.
+	Routed     bool   `json:"routed,omitempty"`
+	Limitation string `json:"limitation,omitempty"`
+	// Category, Medical and Criticality are the classification, Because
+	// the evidence the deciding rule matched.
+	Category    string   `json:"category"`
+	Medical     bool     `json:"medical"`
+	Criticality string   `json:"criticality"`
+	Rule        string   `json:"rule,omitempty"`
+	Because     []string `json:"because,omitempty"`
+	Vendor      string   `json:"vendor,omitempty"`
+	OUIVendor   string   `json:"oui_vendor,omitempty"`
+	Model       string   `json:"model,omitempty"`
+	// Org is where the device belongs (network map or asset register).
+	Org        inventory.Org     `json:"org"`
 	Attributes map[string]string `json:"attributes,omitempty"`
-	Protocols  []string          `json:"protocols,omitempty"`
-	Traffic    inventory.Traffic `json:"traffic"`
-	FirstSeen  time.Time         `json:"first_seen"`
-	LastSeen   time.Time         `json:"last_seen"`
+	// Evidence says, for each attribute, where its value came from.
+	Evidence  map[string]Evidence `json:"evidence,omitempty"`
+	Protocols []string            `json:"protocols,omitempty"`
+	Services  []string            `json:"services,omitempty"`
+	Traffic   inventory.Traffic   `json:"traffic"`
+	// Work sums the clinical work of the usage days (DICOM objects, HL7
+	// messages, ...).
+	Work      map[string]uint64 `json:"work,omitempty"`
+	FirstSeen time.Time         `json:"first_seen"`
+	LastSeen  time.Time         `json:"last_seen"`
+}
+
+// Evidence is the provenance of an attribute's value.
+type Evidence struct {
+	Protocol   string  `json:"protocol"`
+	Confidence float64 `json:"confidence"`
+	Evidence   string  `json:"evidence"`
+	// Events are the IDs of observation events behind the value.
+	Events []string `json:"events,omitempty"`
+	// Sources counts the protocols (and values) reported.
+	Sources int `json:"sources"`
 }
 
 // Deviation is one deviation raised by the baseline.
@@ -238,15 +274,37 @@ func Build(ctx context.Context, r Reader, devices []inventory.Device, learningEn
 }
 
 func device(d inventory.Device) Device {
-	out := Device{ID: d.ID, MAC: d.MAC, VLAN: d.VLAN, Gateway: d.Gateway, Protocols: d.Protocols,
+	c := d.Classification
+	out := Device{ID: d.ID, MAC: d.MAC, VLAN: d.VLAN, Gateway: d.Gateway, Routed: d.Routed, Limitation: d.Limitation,
+		Category: c.Category, Medical: c.Medical, Criticality: string(c.Criticality), Rule: c.Rule, Because: c.Because,
+		Vendor: d.Attr("vendor"), OUIVendor: d.OUIVendor, Model: d.Attr("model"), Org: d.Org,
+		Protocols: d.Protocols, Services: d.Services,
 		Traffic: d.Traffic, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, IPs: []string{}}
+	if out.Category == "" {
+		out.Category, out.Criticality = "unknown", "unknown"
+	}
 	for _, a := range d.Addresses {
-		out.IPs = append(out.IPs, a.IP)
+		if a.Current {
+			out.IPs = append(out.IPs, a.IP)
+		} else {
+			out.PastIPs = append(out.PastIPs, a.IP)
+		}
 	}
 	if len(d.Attributes) > 0 {
 		out.Attributes = map[string]string{}
+		out.Evidence = map[string]Evidence{}
 		for _, a := range d.Attributes {
 			out.Attributes[a.Name] = a.Value
+			out.Evidence[a.Name] = Evidence{Protocol: a.Protocol, Confidence: a.Confidence, Evidence: a.Evidence,
+				Events: a.EventIDs, Sources: len(a.Sources)}
+		}
+	}
+	for _, u := range d.Usage {
+		for k, n := range u.Work {
+			if out.Work == nil {
+				out.Work = map[string]uint64{}
+			}
+			out.Work[k] += n
 		}
 	}
 	return out

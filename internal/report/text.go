@@ -29,13 +29,18 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	fmt.Fprintf(&b, "Devices (%d)\n", len(r.Devices))
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ID\tMAC\tIP\tNAME\tPROTOCOLS")
+	fmt.Fprintln(tw, "  ID\tMAC\tIP\tNAME\tCATEGORY\tCRITICALITY\tVENDOR\tPROTOCOLS")
 	for _, d := range r.Devices {
 		name := d.Attributes["hostname"]
 		if d.Gateway {
 			name = strings.TrimSpace(name + " (gateway)")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.MAC), dash(strings.Join(d.IPs, ",")), dash(name), dash(strings.Join(d.Protocols, ",")))
+		category := d.Category
+		if d.Medical {
+			category += " (medical)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.MAC), dash(strings.Join(d.IPs, ",")), dash(name),
+			category, d.Criticality, dash(d.Vendor), dash(strings.Join(d.Protocols, ",")))
 	}
 	tw.Flush()
 
