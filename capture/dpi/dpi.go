@@ -144,9 +144,10 @@ const (
 )
 
 // Observe appends a fact about the sender or the receiver of p. The
-// device is keyed by its MAC when the packet has one (on a mirror port the
-// MAC of a routed peer is its router's: facts about devices behind a router
-// are keyed by IP by passing WithoutMAC), else by its IP.
+// device is keyed by its MAC when the packet has one, else by its IP; the
+// observation always carries both. On a mirror port the MAC of a routed
+// peer is its router's: the inventory, which knows which MACs are
+// routers, re-keys such facts to the device's IP.
 func (o *Output) Observe(p *Packet, side Side, attr, value, protocol string, confidence float64, evidence string) {
 	var mac string
 	var ip string

@@ -23,7 +23,7 @@ const (
 func DefaultIdentifiers() *Identifiers {
 	r, err := NewIdentifiers(
 		DICOM{}, HL7{}, POCT1A{}, TLS{}, SSH{}, HTTP{}, SMB{}, RDP{}, FTP{},
-		DHCP{}, DNS{}, NTP{}, SNMP{},
+		DHCP{}, DNS{}, NTP{}, SNMP{}, BACnet{}, ENIP{}, Modbus{},
 		// Port-gated only: last.
 		Telnet{},
 	)

@@ -8,9 +8,12 @@ package protocols
 import (
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpi/arp"
+	"github.com/vigil-health/vigil/capture/dpi/bacnet"
 	"github.com/vigil-health/vigil/capture/dpi/dhcp"
+	"github.com/vigil-health/vigil/capture/dpi/enip"
 	"github.com/vigil-health/vigil/capture/dpi/ftp"
 	"github.com/vigil-health/vigil/capture/dpi/hl7"
+	"github.com/vigil-health/vigil/capture/dpi/modbus"
 	"github.com/vigil-health/vigil/capture/dpi/poct1a"
 	"github.com/vigil-health/vigil/capture/dpi/rdp"
 	"github.com/vigil-health/vigil/capture/dpi/smb"
@@ -29,6 +32,9 @@ func Dissectors() []any {
 		ftp.New(),
 		smb.New(),
 		rdp.New(),
+		bacnet.New(),
+		enip.New(),
+		modbus.New(),
 	}
 }
 
