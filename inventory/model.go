@@ -487,8 +487,10 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.E
 			key, mac = events.DeviceKey("", o.IP, o.VLAN), "" // a fact about a device behind the router
 		}
 	}
-	if mac == "" && o.IP != "" && !m.opt.Networks.IsLocalString(o.IP) {
-		return out // a fact about an internet host is not an inventory fact
+	if o.IP != "" && !m.opt.Networks.IsLocalString(o.IP) {
+		// A fact about an internet host (its MAC, if any, is the
+		// router's) is not an inventory fact.
+		return out
 	}
 	d, changes := m.device(key, mac, o.IP, o.VLAN, ev.Time, ev.ID)
 	out = append(out, changes...)

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -23,8 +25,13 @@ type Configuration struct {
 // that web imports no engine.
 type Dependencies struct {
 	Logger *slog.Logger
-	// Devices returns the inventory.
-	Devices func() any
+	// Devices returns the devices that match the query parameters (see
+	// inventory.ParseQuery), or an error naming a bad parameter.
+	Devices func(q url.Values) (any, error)
+	// DevicesCSV writes the devices that match as CSV.
+	DevicesCSV func(q url.Values, w io.Writer) error
+	// Device returns one device by ID, with everything known of it.
+	Device func(id string) (any, bool)
 	// Status returns the counters of every component.
 	Status func() any
 }
@@ -49,7 +56,8 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	c := &Component{cfg: cfg, deps: deps}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /api/v1/devices", c.serve(deps.Devices))
+	mux.HandleFunc("GET /api/v1/devices", c.devices)
+	mux.HandleFunc("GET /api/v1/devices/{id}", c.device)
 	mux.HandleFunc("GET /api/v1/status", c.serve(deps.Status))
 	c.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return c, nil
@@ -67,6 +75,63 @@ func (c *Component) serve(f func() any) http.HandlerFunc {
 		if err := enc.Encode(f()); err != nil {
 			c.deps.Logger.Warn("encode response", "err", err)
 		}
+	}
+}
+
+// devices serves the filtered, sorted, paged device list, as JSON or
+// (format=csv or Accept: text/csv) as CSV.
+func (c *Component) devices(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
+		if c.deps.DevicesCSV == nil {
+			c.fail(w, http.StatusNotFound, "CSV export not available")
+			return
+		}
+		q.Del("format")
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="vigil-devices.csv"`)
+		if err := c.deps.DevicesCSV(q, w); err != nil {
+			c.fail(w, http.StatusBadRequest, err.Error())
+		}
+		return
+	}
+	if c.deps.Devices == nil {
+		c.fail(w, http.StatusNotFound, "inventory not available")
+		return
+	}
+	page, err := c.deps.Devices(q)
+	if err != nil {
+		c.fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	c.json(w, http.StatusOK, page)
+}
+
+func (c *Component) device(w http.ResponseWriter, r *http.Request) {
+	if c.deps.Device == nil {
+		c.fail(w, http.StatusNotFound, "inventory not available")
+		return
+	}
+	d, ok := c.deps.Device(r.PathValue("id"))
+	if !ok {
+		c.fail(w, http.StatusNotFound, fmt.Sprintf("no device %q", r.PathValue("id")))
+		return
+	}
+	c.json(w, http.StatusOK, d)
+}
+
+// fail writes an error as {"error": "..."}.
+func (c *Component) fail(w http.ResponseWriter, code int, msg string) {
+	c.json(w, code, map[string]string{"error": msg})
+}
+
+func (c *Component) json(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		c.deps.Logger.Warn("encode response", "err", err)
 	}
 }
 

@@ -153,7 +153,7 @@ func (o *Output) Observe(p *Packet, side Side, attr, value, protocol string, con
 	var ip string
 	if side == Sender {
 		ip = p.Src.String()
-		if p.HasMAC {
+		if p.HasMAC && p.SrcMAC != ([6]byte{}) {
 			mac = formatMAC(p.SrcMAC)
 		}
 	} else {
@@ -179,7 +179,7 @@ func (p *Packet) Endpoint(side Side) events.Endpoint {
 		if p.Src.IsValid() {
 			e.IP = p.Src.String()
 		}
-		if p.HasMAC {
+		if p.HasMAC && p.SrcMAC != ([6]byte{}) {
 			e.MAC = formatMAC(p.SrcMAC)
 		}
 		return e

@@ -23,7 +23,7 @@ const (
 func DefaultIdentifiers() *Identifiers {
 	r, err := NewIdentifiers(
 		DICOM{}, HL7{}, POCT1A{}, TLS{}, SSH{}, HTTP{}, SMB{}, RDP{}, FTP{},
-		DHCP{}, DNS{}, NTP{}, SNMP{}, BACnet{}, ENIP{}, Modbus{},
+		DHCP{}, DHCPv6{}, DNS{}, NTP{}, SNMP{}, Syslog{}, BACnet{}, ENIP{}, Modbus{},
 		// Port-gated only: last.
 		Telnet{},
 	)
@@ -185,11 +185,22 @@ func (NTP) Name() string { return ProtoNTP }
 // Identify implements Identifier.
 func (NTP) Identify(p *Packet) bool {
 	b := p.Payload
-	if p.Transport != UDP || !p.HasPort(123) || len(b) < 48 {
+	if p.Transport != UDP || !p.HasPort(123) || len(b) < 1 {
 		return false
 	}
 	version, mode := (b[0]>>3)&0x07, b[0]&0x07
-	return version >= 1 && version <= 4 && mode >= 1 && mode <= 5
+	if version < 1 || version > 4 {
+		return false
+	}
+	switch mode {
+	case 1, 2, 3, 4, 5:
+		return len(b) >= 48
+	case 6: // 12-byte control header with an opcode
+		return len(b) >= 12 && b[1]&0x1f != 0
+	case 7: // 8-byte private header
+		return len(b) >= 8
+	}
+	return false
 }
 
 // SNMP recognises a BER SEQUENCE starting with an INTEGER version 0, 1

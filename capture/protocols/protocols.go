@@ -9,14 +9,21 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpi/arp"
 	"github.com/vigil-health/vigil/capture/dpi/bacnet"
+	"github.com/vigil-health/vigil/capture/dpi/cdp"
 	"github.com/vigil-health/vigil/capture/dpi/dhcp"
+	"github.com/vigil-health/vigil/capture/dpi/dhcp6"
+	"github.com/vigil-health/vigil/capture/dpi/dicom"
 	"github.com/vigil-health/vigil/capture/dpi/enip"
 	"github.com/vigil-health/vigil/capture/dpi/ftp"
 	"github.com/vigil-health/vigil/capture/dpi/hl7"
+	"github.com/vigil-health/vigil/capture/dpi/lldp"
 	"github.com/vigil-health/vigil/capture/dpi/modbus"
+	"github.com/vigil-health/vigil/capture/dpi/ntp"
 	"github.com/vigil-health/vigil/capture/dpi/poct1a"
 	"github.com/vigil-health/vigil/capture/dpi/rdp"
 	"github.com/vigil-health/vigil/capture/dpi/smb"
+	"github.com/vigil-health/vigil/capture/dpi/snmp"
+	"github.com/vigil-health/vigil/capture/dpi/syslog"
 	"github.com/vigil-health/vigil/capture/dpi/telnet"
 )
 
@@ -26,6 +33,7 @@ func Dissectors() []any {
 	return []any{
 		arp.New(),
 		dhcp.New(),
+		dicom.New(),
 		hl7.New(),
 		poct1a.New(),
 		telnet.New(),
@@ -35,6 +43,12 @@ func Dissectors() []any {
 		bacnet.New(),
 		enip.New(),
 		modbus.New(),
+		lldp.New(),
+		cdp.New(),
+		snmp.New(),
+		dhcp6.New(),
+		syslog.New(),
+		ntp.New(),
 	}
 }
 

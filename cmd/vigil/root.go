@@ -31,6 +31,7 @@ monitored device.
 Start here:
   vigil demo                      generate a synthetic ward capture and analyse it
   vigil analyze CAPTURE.pcap      analyse captures offline and print a report
+  vigil devices CAPTURE.pcap      the device inventory (or --server URL of a running vigil)
   vigil run --pcap FILE           run the whole system (embedded NATS) on a capture
   vigil run --iface eth1          the same, live on a mirror port
   vigil sensor --nats URL --iface eth1   the sensor alone, publishing to NATS
@@ -47,6 +48,7 @@ Start here:
 		newRunCommand(g),
 		newSensorCommand(g),
 		newAnalyzeCommand(g),
+		newDevicesCommand(g),
 		newDemoCommand(g),
 		newConfigCommand(g),
 		newPolicyCommand(g),

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"io"
+	"net/url"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/capture/protocols"
+	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/web"
 )
 
@@ -125,7 +128,21 @@ live in the data directory (or the external NATS).`,
 func newAPI(listen string, logger *slog.Logger, eng *engines, sensor *capture.Component) (*web.Component, error) {
 	return web.New(web.Configuration{Listen: listen}, web.Dependencies{
 		Logger:  logger,
-		Devices: func() any { return eng.inventory.Devices() },
+		Devices: func(v url.Values) (any, error) {
+			q, err := inventory.ParseQuery(v)
+			if err != nil {
+				return nil, err
+			}
+			return q.Select(eng.inventory.Devices()), nil
+		},
+		DevicesCSV: func(v url.Values, w io.Writer) error {
+			q, err := inventory.ParseQuery(v)
+			if err != nil {
+				return err
+			}
+			return inventory.WriteCSV(w, q.Select(eng.inventory.Devices()).Devices)
+		},
+		Device: func(id string) (any, bool) { return eng.inventory.Device(id) },
 		Status:  func() any { return status(eng, sensor) },
 	})
 }

@@ -153,10 +153,10 @@ func TestCaptures(t *testing.T) {
 		// 127.0.0.1 1 0,1,2 Zeek Modbus Test,Protocol Parsing is fun!,1.2.3.6
 		// (the loopback capture has all-zero MACs).
 		{"cisagov_icsnpp-modbus/testing/traces/modbus_example.pcap", []row{
-			{"127.0.0.1", "00:00:00:00:00:00", dpi.AttrVendor, "Zeek Modbus Test"},
-			{"127.0.0.1", "00:00:00:00:00:00", dpi.AttrModbusVendor, "Zeek Modbus Test"},
-			{"127.0.0.1", "00:00:00:00:00:00", dpi.AttrModbusProductCode, "Protocol Parsing is fun!"},
-			{"127.0.0.1", "00:00:00:00:00:00", dpi.AttrFirmwareVersion, "1.2.3.6"},
+			{"127.0.0.1", "", dpi.AttrVendor, "Zeek Modbus Test"},
+			{"127.0.0.1", "", dpi.AttrModbusVendor, "Zeek Modbus Test"},
+			{"127.0.0.1", "", dpi.AttrModbusProductCode, "Protocol Parsing is fun!"},
+			{"127.0.0.1", "", dpi.AttrFirmwareVersion, "1.2.3.6"},
 		}, [3]uint64{14, 9, 1}, 0},
 		{"OISF_suricata-verify/tests/modbus/modbus.pcap", nil, [3]uint64{5, 3, 9}, 0},
 		// Frames 111 and 113 hold an 11-byte ADU and 3 bytes more (tshark:
