@@ -468,13 +468,23 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, d
 func (b *Bus) WaitCaughtUp(ctx context.Context, stream, durable string) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	// The consumer must look idle on two polls in a row, at the same
+	// sequence: a loaded server may show a filtered consumer's pending
+	// count a moment behind its stream.
+	var idleAt uint64
+	idle := false
 	for {
 		cons, err := b.js.Consumer(ctx, stream, durable)
 		if err == nil {
 			var info *jetstream.ConsumerInfo
 			info, err = cons.Info(ctx)
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return nil
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == info.Delivered.Stream {
+				if idle && idleAt == info.Delivered.Stream {
+					return nil
+				}
+				idle, idleAt = true, info.Delivered.Stream
+			} else {
+				idle = false
 			}
 		}
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi/enip"
 	"github.com/vigil-health/vigil/capture/dpi/ftp"
 	"github.com/vigil-health/vigil/capture/dpi/hl7"
+	"github.com/vigil-health/vigil/capture/dpi/http"
 	"github.com/vigil-health/vigil/capture/dpi/lldp"
 	"github.com/vigil-health/vigil/capture/dpi/modbus"
 	"github.com/vigil-health/vigil/capture/dpi/ntp"
@@ -23,8 +24,10 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi/rdp"
 	"github.com/vigil-health/vigil/capture/dpi/smb"
 	"github.com/vigil-health/vigil/capture/dpi/snmp"
+	"github.com/vigil-health/vigil/capture/dpi/ssh"
 	"github.com/vigil-health/vigil/capture/dpi/syslog"
 	"github.com/vigil-health/vigil/capture/dpi/telnet"
+	"github.com/vigil-health/vigil/capture/dpi/tls"
 )
 
 // Dissectors returns a fresh set of the dissectors of this build (each
@@ -49,6 +52,9 @@ func Dissectors() []any {
 		dhcp6.New(),
 		syslog.New(),
 		ntp.New(),
+		tls.New(),
+		ssh.New(),
+		http.New(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -334,11 +335,39 @@ func TestDemoServesTheAPIUntilInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var devices []map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&devices)
+	var page struct {
+		Total   int
+		Devices []map[string]any
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
 	resp.Body.Close()
-	if err != nil || len(devices) != 14 {
-		t.Errorf("API returned %d devices (%v), want the ward's 14", len(devices), err)
+	if err != nil || len(page.Devices) != 14 || page.Total != 14 {
+		t.Errorf("API returned %d devices (%v), want the ward's 14", len(page.Devices), err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(strings.TrimSuffix(url, "/api/v1/devices") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/api/v1/devices?category=patient_monitor&sort=-last_seen"); code != 200 || !strings.Contains(body, `"total": 2`) {
+		t.Errorf("filtered: %d %.300s", code, body)
+	}
+	if code, body := get("/api/v1/devices?vlan=x"); code != 400 || !strings.Contains(body, "vlan") {
+		t.Errorf("bad filter: %d %s", code, body)
+	}
+	if code, body := get("/api/v1/devices?format=csv&medical=true"); code != 200 || !strings.HasPrefix(body, "id,mac,vlan,") {
+		t.Errorf("csv: %d %.200s", code, body)
+	}
+	id, _ := page.Devices[0]["id"].(string)
+	if code, body := get("/api/v1/devices/" + id); code != 200 || !strings.Contains(body, `"classification"`) || !strings.Contains(body, `"addresses"`) {
+		t.Errorf("detail: %d %.300s", code, body)
+	}
+	if code, _ := get("/api/v1/devices/dev-nothing"); code != 404 {
+		t.Errorf("unknown device: %d", code)
 	}
 	cancel()
 	select {
