@@ -6,7 +6,7 @@ PKGS     := ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-deps test-go test-race fuzz bench lint fmt demo clean
+.PHONY: all build test test-deps test-go test-race fuzz bench lint fmt demo rig clean
 
 all: build
 
@@ -15,12 +15,16 @@ build: ## build bin/vigil
 
 test: test-deps test-go test-race ## the whole suite, as CI runs it
 
-# test-deps installs what the suite needs. Today the suite needs nothing
-# outside Go: NATS runs embedded, captures come from ../shared. Later
-# suites (ClickHouse, Chromium, nftables) add their installs here.
+# test-deps installs what the suite needs: Go modules, and the Debian
+# packages of the recording rig of real daemons (dcmtk, python3-hl7,
+# dnsmasq, lldpd, snmpd, openssh, busybox telnetd, nginx, avahi), tcpdump
+# (capture filters) and tshark (the rig's checks). NATS runs embedded;
+# shared captures come from ../shared. Tests that need root (the rig, live
+# AF_PACKET capture in a network namespace) run as root in CI.
 test-deps:
 	@$(GO) version
 	@$(GO) mod download
+	bash rig/install-deps.sh
 
 test-go: ## every test, fuzz seeds included
 	$(GO) vet $(PKGS)
@@ -29,7 +33,7 @@ test-go: ## every test, fuzz seeds included
 # The packages with goroutines and shared state run again under the race
 # detector.
 test-race:
-	$(GO) test -count=1 -race -timeout 20m ./events/... ./baseline/... ./inventory/... ./policy/... ./cmd/...
+	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./cmd/...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
@@ -47,6 +51,9 @@ lint: ## formatting and vet
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+rig: ## record the rig of real peers into rig-out/ (needs root)
+	bash rig/record.sh rig-out
 
 demo: ## the README's first command
 	$(GO) run ./cmd/vigil demo

@@ -281,6 +281,13 @@ func (m *Model) endpoint(ev events.Event[events.Flow], ep events.Endpoint, vlan 
 	if gw, ok := m.devices[events.DeviceKey(mac, "", vlan)]; ok && gw.Gateway && !gw.owns(ep.IP) {
 		mac = "" // an address behind the router
 	}
+	if mac == "" && ep.MAC == "" {
+		// No link layer (a raw IP capture): the holder of the address, if
+		// known, is the device.
+		if k := m.holder[holderKey(vlan, ep.IP)]; k != "" && m.devices[k] != nil {
+			mac = m.devices[k].MAC
+		}
+	}
 	d, out := m.device(events.DeviceKey(mac, ep.IP, vlan), mac, ep.IP, vlan, at, ev.ID)
 	if d == nil {
 		return nil, out
@@ -355,6 +362,12 @@ func (d *Device) owns(ip string) bool {
 // leased address of the same family.
 func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence string) []events.Event[events.DeviceChange] {
 	var out []events.Event[events.DeviceChange]
+	i := slices.IndexFunc(d.Addresses, func(a Address) bool { return a.IP == ip })
+	if i >= 0 && !d.Addresses[i].Current && !at.After(d.Addresses[i].Released) {
+		// Traffic from before the release, reported late (a flow ends
+		// after the lease changed): it does not take the address back.
+		return out
+	}
 	hk := holderKey(d.VLAN, ip)
 	if other := m.holder[hk]; other != "" && other != d.Key {
 		if o := m.devices[other]; o != nil {
@@ -363,16 +376,19 @@ func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence strin
 	}
 	m.holder[hk] = d.Key
 
-	i := slices.IndexFunc(d.Addresses, func(a Address) bool { return a.IP == ip })
 	if i >= 0 {
 		a := &d.Addresses[i]
 		if at.After(a.LastSeen) {
 			a.LastSeen = at
 		}
-		if source != "traffic" && a.Source == "traffic" {
-			a.Source = source
+		upgraded := false
+		if source != "traffic" && a.Source != source && a.Source != "dhcp" {
+			a.Source, upgraded = source, true
 		}
 		if a.Current {
+			if upgraded && source == "dhcp" {
+				out = append(out, m.releaseOtherLeases(d, ip, at, evidence)...)
+			}
 			return out
 		}
 		a.Current, a.Released = true, time.Time{}
@@ -385,15 +401,8 @@ func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence strin
 		}
 		d.Addresses = append(d.Addresses, Address{IP: ip, Source: source, FirstSeen: at, LastSeen: at, Current: true})
 	}
-	if source == "dhcp" && isV4(ip) && !d.Gateway {
-		// A DHCP client holds one IPv4 address per interface: the new
-		// lease ends the address it used before.
-		for j := range d.Addresses {
-			a := &d.Addresses[j]
-			if a.IP != ip && a.Current && isV4(a.IP) {
-				out = append(out, m.release(d, a.IP, at, evidence, "replaced by the lease of "+ip)...)
-			}
-		}
+	if source == "dhcp" {
+		out = append(out, m.releaseOtherLeases(d, ip, at, evidence)...)
 	}
 	m.locate(d)
 	d.dirty = true
@@ -406,6 +415,22 @@ func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence strin
 	}
 	return append(out, m.changeAt(at, d, events.DeviceChange{Change: events.ChangeAddress, Attribute: "ip",
 		Old: old, New: ip, Evidence: []string{evidence}, Summary: "uses " + ip + " (" + source + ")"}))
+}
+
+// releaseOtherLeases ends the IPv4 addresses d used before the lease of
+// ip: a DHCP client holds one IPv4 address per interface.
+func (m *Model) releaseOtherLeases(d *Device, ip string, at time.Time, evidence string) []events.Event[events.DeviceChange] {
+	if !isV4(ip) || d.Gateway {
+		return nil
+	}
+	var out []events.Event[events.DeviceChange]
+	for j := range d.Addresses {
+		a := &d.Addresses[j]
+		if a.IP != ip && a.Current && isV4(a.IP) {
+			out = append(out, m.release(d, a.IP, at, evidence, "replaced by the lease of "+ip)...)
+		}
+	}
+	return out
 }
 
 func (m *Model) release(d *Device, ip string, at time.Time, evidence, why string) []events.Event[events.DeviceChange] {
@@ -491,6 +516,14 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.E
 		// A fact about an internet host (its MAC, if any, is the
 		// router's) is not an inventory fact.
 		return out
+	}
+	if mac == "" && o.IP != "" {
+		// A fact keyed by IP (the dissector saw no usable MAC) belongs to
+		// the device that holds the address now, if one does.
+		if k := m.holder[holderKey(o.VLAN, o.IP)]; k != "" {
+			key = k
+			mac = m.devices[k].MAC
+		}
 	}
 	d, changes := m.device(key, mac, o.IP, o.VLAN, ev.Time, ev.ID)
 	out = append(out, changes...)

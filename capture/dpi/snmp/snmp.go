@@ -158,7 +158,10 @@ func (d *Dissector) Dissect(p *dpi.Packet, out *dpi.Output) error {
 			// receiver is only known to exist when it is the manager
 			// getting an answer or a notification.
 			d.observe(p, out, dpi.Receiver, dpi.AttrCleartextCredential, credential, 0.95, evidence)
+			// Both ends speak the obsolete version: the agent answers it
+			// and the manager asked in it.
 			d.observe(p, out, dpi.Sender, dpi.AttrInsecureProtocol, name, 0.95, name+" "+pdu)
+			d.observe(p, out, dpi.Receiver, dpi.AttrInsecureProtocol, name, 0.95, name+" "+pdu)
 		}
 		if m.pduType == pduResponse {
 			d.auth(p, out, "community", events.AuthSuccess, "")

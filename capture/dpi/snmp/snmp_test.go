@@ -72,12 +72,14 @@ var captures = []struct {
 		"ip:138.68.10.203/0 snmp.sys_name=ubuntu-512mb-sfo2-01",
 		"ip:138.68.10.203/0 snmp.sys_object_id=1.3.6.1.4.1.8072.3.2.10",
 		"ip:138.68.14.240/0 cleartext_credential=snmp default community public",
+		"ip:138.68.14.240/0 insecure_protocol=snmpv2c",
 	}, map[string]uint64{CounterRequests: 200, CounterResponses: 200}},
 	// A Fuji Xerox printer (enterprise 297) polled with v1 "public":
 	// tshark counts 25 get-request, 5 set-request, 28 get-response.
 	{"zeek_zeek/testing/btest/Traces/snmp/snmpv1_get.pcap", []string{
 		"auth 172.31.19.54>172.31.19.73 community success",
 		"mac:00:12:3f:4a:33:d2/0 cleartext_credential=snmp default community public",
+		"mac:00:12:3f:4a:33:d2/0 insecure_protocol=snmpv1",
 		"mac:08:00:37:15:e6:bc/0 cleartext_credential=snmp default community public",
 		"mac:08:00:37:15:e6:bc/0 hostname=B6300",
 		"mac:08:00:37:15:e6:bc/0 insecure_protocol=snmpv1",
@@ -91,12 +93,14 @@ var captures = []struct {
 		"mac:00:0e:83:16:f5:00/0 cleartext_credential=snmp community",
 		"mac:00:0e:83:16:f5:00/0 insecure_protocol=snmpv2c",
 		"mac:00:1d:60:b3:0a:dd/0 cleartext_credential=snmp community",
+		"mac:00:1d:60:b3:0a:dd/0 insecure_protocol=snmpv2c",
 	}, map[string]uint64{CounterRequests: 4, CounterResponses: 4}},
 	// A v1 linkDown trap: the sender is the agent.
 	{"zeek_zeek/testing/btest/Traces/snmp/snmpv1_trap.pcap", []string{
 		"mac:01:02:03:04:05:06/0 cleartext_credential=snmp default community public",
 		"mac:01:02:03:04:05:06/0 insecure_protocol=snmpv1",
 		"mac:06:05:04:03:02:01/0 cleartext_credential=snmp default community public",
+		"mac:06:05:04:03:02:01/0 insecure_protocol=snmpv1",
 	}, map[string]uint64{CounterTraps: 1}},
 	// SNMPv3 authNoPriv (a loopback capture: no MACs).
 	{"kholia_my-pcaps/SNMPv3/snmp_usm.pcap", []string{
@@ -209,6 +213,7 @@ func TestDissect(t *testing.T) {
 		obs(agent, "10.0.0.2", dpi.AttrCleartextCredential, "snmp default community public", 0.95, "snmpv1 Response community"),
 		obs(manager, "10.0.0.1", dpi.AttrCleartextCredential, "snmp default community public", 0.95, "snmpv1 Response community"),
 		obs(agent, "10.0.0.2", dpi.AttrInsecureProtocol, "snmpv1", 0.95, "snmpv1 Response"),
+		obs(manager, "10.0.0.1", dpi.AttrInsecureProtocol, "snmpv1", 0.95, "snmpv1 Response"),
 		obs(agent, "10.0.0.2", dpi.AttrSNMPSysName, "B6300", 0.95, "snmpv1 Response sysName.0"),
 		obs(agent, "10.0.0.2", dpi.AttrHostname, "B6300", 0.7, "snmpv1 Response sysName.0"),
 		obs(agent, "10.0.0.2", dpi.AttrSNMPSysLocation, "Chandra's cube", 0.95, "snmpv1 Response sysLocation.0"),
