@@ -27,6 +27,10 @@ type Dependencies struct {
 	// Networks says which addresses are the monitored network; nil means
 	// the private ranges.
 	Networks *netclass.Networks
+	// Classifier and Vendors classify devices so that deviations carry
+	// category, medical flag and criticality; nil leaves them empty.
+	Classifier Classifier
+	Vendors    func(mac string) (string, bool)
 }
 
 // Durable is the name of the baseline's JetStream consumer.
@@ -58,8 +62,11 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	deps.Source.Component = "baseline"
-	return &Component{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "baseline"),
-		model: NewModel(cfg, deps.Source, deps.Networks)}, nil
+	model := NewModel(cfg, deps.Source, deps.Networks)
+	if deps.Classifier != nil {
+		model.SetClassifier(deps.Classifier, deps.Vendors)
+	}
+	return &Component{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "baseline"), model: model}, nil
 }
 
 // Start begins consuming.

@@ -13,11 +13,13 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
+	"github.com/vigil-health/vigil/inventory/classify"
 )
 
 // Configuration of the baseline engine.
@@ -106,6 +108,60 @@ type device struct {
 	scanStart   time.Time
 	scanTargets map[target]struct{}
 	scanRaised  bool
+
+	// class is the device's classification, recomputed when its facts
+	// changed (classDirty), so deviations carry category, medical flag
+	// and criticality for the policies.
+	class      classify.Result
+	classDirty bool
+}
+
+// Classifier classifies a device from its facts (classify.Rules, the
+// inventory's rules: both engines see the same facts in the same order).
+type Classifier interface {
+	Classify(classify.Facts) classify.Result
+}
+
+// SetClassifier makes deviations carry the device's classification.
+// vendors names the MAC's registered organisation (may be nil).
+func (m *Model) SetClassifier(c Classifier, vendors func(mac string) (string, bool)) {
+	m.classifier, m.vendors = c, vendors
+}
+
+// classification returns d's classification, recomputing it if its facts
+// changed since.
+func (m *Model) classification(d *device) classify.Result {
+	if m.classifier == nil {
+		return classify.Result{}
+	}
+	if !d.classDirty && d.class.Category != "" {
+		return d.class
+	}
+	f := classify.Facts{MAC: d.mac, Attributes: make(map[string][]string, len(d.attrs))}
+	for k, v := range d.attrs {
+		f.Attributes[k] = []string{v}
+	}
+	if m.vendors != nil && d.mac != "" {
+		f.OUIVendor, _ = m.vendors(d.mac)
+	}
+	seen := map[string]bool{}
+	for _, p := range d.edges {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			f.Protocols = append(f.Protocols, p)
+		}
+	}
+	for sk, p := range d.services {
+		f.Services = append(f.Services, sk.transport+"/"+strconv.Itoa(int(sk.port)))
+		if p != "" && !seen[p] {
+			seen[p] = true
+			f.Protocols = append(f.Protocols, p)
+		}
+	}
+	slices.Sort(f.Protocols)
+	slices.Sort(f.Services)
+	d.class, d.classDirty = m.classifier.Classify(f), false
+	return d.class
 }
 
 // Stats describe the model's size and work.
@@ -122,6 +178,9 @@ type Stats struct {
 // Model is the per-device baseline. It is not safe for concurrent use: one
 // owner feeds it in stream order.
 type Model struct {
+	classifier Classifier
+	vendors    func(mac string) (string, bool)
+
 	cfg     Configuration
 	src     events.Source
 	nets    *netclass.Networks
@@ -178,7 +237,10 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) {
 		d.addIP(o.Value)
 		return
 	}
-	d.attrs[o.Attribute] = o.Value
+	if d.attrs[o.Attribute] != o.Value {
+		d.attrs[o.Attribute] = o.Value
+		d.classDirty = true
+	}
 }
 
 // ObserveFlow learns from or judges one flow event and returns the
@@ -237,7 +299,7 @@ func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(e
 	if !known && !m.LearningEnd().IsZero() && !at.Before(m.LearningEnd()) {
 		emit(events.Deviation{
 			Type:     events.DeviationNewDevice,
-			Device:   d.snapshot(),
+			Device:   m.snapshot(d),
 			Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window.", d.label(), ep.IP),
 			Baseline: m.context(d, at),
 			Evidence: []string{flowID},
@@ -301,7 +363,7 @@ func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) 
 	known, edgeKnown := d.edges[ek]
 	_, peerKnown := d.peers[peer]
 	dv := events.Deviation{
-		Device: d.snapshot(), Direction: "outbound", Peer: &events.Endpoint{MAC: f.Resp.MAC, IP: peer, Port: f.Resp.Port},
+		Device: m.snapshot(d), Direction: "outbound", Peer: &events.Endpoint{MAC: f.Resp.MAC, IP: peer, Port: f.Resp.Port},
 		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
 		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
 	}
@@ -342,6 +404,7 @@ func (m *Model) inbound(d *device, f events.Flow, emit func(events.Deviation)) {
 				return
 			}
 			d.services[sk] = f.AppProto
+			d.classDirty = true
 		}
 		return
 	}
@@ -349,7 +412,7 @@ func (m *Model) inbound(d *device, f events.Flow, emit func(events.Deviation)) {
 		return
 	}
 	m.raise(d, fmt.Sprintf("service|%s|%d", f.Transport, f.Resp.Port), events.Deviation{
-		Type: events.DeviationNewPort, Device: d.snapshot(), Direction: "inbound",
+		Type: events.DeviationNewPort, Device: m.snapshot(d), Direction: "inbound",
 		Peer:      &events.Endpoint{MAC: f.Orig.MAC, IP: f.Orig.IP},
 		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
 		Summary:  fmt.Sprintf("%s answered on new service port %s/%d (client %s).", d.label(), f.Transport, f.Resp.Port, f.Orig.IP),
@@ -361,6 +424,7 @@ func (m *Model) learnEdge(d *device, ek edgeKey, proto string) {
 	if _, ok := d.edges[ek]; ok {
 		if d.edges[ek] == "" && proto != "" {
 			d.edges[ek] = proto
+			d.classDirty = true
 		}
 		return
 	}
@@ -370,6 +434,7 @@ func (m *Model) learnEdge(d *device, ek edgeKey, proto string) {
 		return
 	}
 	d.edges[ek] = proto
+	d.classDirty = true
 	d.peers[ek.peer] = struct{}{}
 }
 
@@ -419,7 +484,7 @@ func (m *Model) deviationsScan(d *device, f events.Flow, emit func(events.Deviat
 	}
 	peers := slices.Sorted(maps.Keys(hosts))
 	dv := events.Deviation{
-		Type: events.DeviationScan, Device: d.snapshot(), Direction: "outbound",
+		Type: events.DeviationScan, Device: m.snapshot(d), Direction: "outbound",
 		Transport: f.Transport, Count: len(d.scanTargets),
 		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
 	}
@@ -457,8 +522,11 @@ func (d *device) label() string {
 	return d.key
 }
 
-func (d *device) snapshot() events.DeviceSnapshot {
+func (m *Model) snapshot(d *device) events.DeviceSnapshot {
 	s := events.DeviceSnapshot{Key: d.key, MAC: d.mac, IPs: slices.Clone(d.ips), VLAN: d.vlan}
+	if c := m.classification(d); c.Category != "" {
+		s.Category, s.Medical, s.Criticality = c.Category, c.Medical, string(c.Criticality)
+	}
 	if len(d.attrs) > 0 {
 		s.Attributes = make(map[string]string, len(d.attrs))
 		for k, v := range d.attrs {

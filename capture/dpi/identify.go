@@ -23,7 +23,9 @@ const (
 func DefaultIdentifiers() *Identifiers {
 	r, err := NewIdentifiers(
 		DICOM{}, HL7{}, POCT1A{}, TLS{}, SSH{}, HTTP{}, SMB{}, RDP{}, FTP{},
-		DHCP{}, DHCPv6{}, DNS{}, NTP{}, SNMP{}, Syslog{}, BACnet{}, ENIP{}, Modbus{},
+		// mDNS before DNS: the DNS identifier also accepts port 5353.
+		DHCP{}, DHCPv6{}, MDNS{}, DNS{}, NTP{}, SNMP{}, Syslog{}, SSDP{}, NetBIOSNS{}, NetBIOSDGM{},
+		BACnet{}, ENIP{}, Modbus{},
 		// Port-gated only: last.
 		Telnet{},
 	)

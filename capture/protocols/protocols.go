@@ -13,17 +13,21 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi/dhcp"
 	"github.com/vigil-health/vigil/capture/dpi/dhcp6"
 	"github.com/vigil-health/vigil/capture/dpi/dicom"
+	"github.com/vigil-health/vigil/capture/dpi/dns"
 	"github.com/vigil-health/vigil/capture/dpi/enip"
 	"github.com/vigil-health/vigil/capture/dpi/ftp"
 	"github.com/vigil-health/vigil/capture/dpi/hl7"
 	"github.com/vigil-health/vigil/capture/dpi/http"
 	"github.com/vigil-health/vigil/capture/dpi/lldp"
+	"github.com/vigil-health/vigil/capture/dpi/mdns"
 	"github.com/vigil-health/vigil/capture/dpi/modbus"
+	"github.com/vigil-health/vigil/capture/dpi/netbios"
 	"github.com/vigil-health/vigil/capture/dpi/ntp"
 	"github.com/vigil-health/vigil/capture/dpi/poct1a"
 	"github.com/vigil-health/vigil/capture/dpi/rdp"
 	"github.com/vigil-health/vigil/capture/dpi/smb"
 	"github.com/vigil-health/vigil/capture/dpi/snmp"
+	"github.com/vigil-health/vigil/capture/dpi/ssdp"
 	"github.com/vigil-health/vigil/capture/dpi/ssh"
 	"github.com/vigil-health/vigil/capture/dpi/syslog"
 	"github.com/vigil-health/vigil/capture/dpi/telnet"
@@ -55,6 +59,10 @@ func Dissectors() []any {
 		tls.New(),
 		ssh.New(),
 		http.New(),
+		mdns.New(),
+		ssdp.New(),
+		netbios.New(),
+		dns.New(),
 	}
 }
 

@@ -53,7 +53,8 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 	if err != nil {
 		return nil, err
 	}
-	base, err := baseline.New(cfg.Baseline, baseline.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets})
+	base, err := baseline.New(cfg.Baseline, baseline.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets,
+		Classifier: invDeps.Classifier, Vendors: invDeps.Vendors})
 	if err != nil {
 		return nil, err
 	}

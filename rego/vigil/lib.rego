@@ -44,15 +44,37 @@ medical_categories := {lower(c) | some c in settings.medical_categories} if {
 	is_array(settings.medical_categories)
 } else := default_medical_categories
 
-# is_medical(device) is true when the device's attributes mark it medical:
-# attribute "medical" is true/yes/1, or attribute "category" is one of
-# medical_categories.
+# is_medical(device) is true when the inventory's classification marks
+# the device medical (device.medical), when its category is one of
+# medical_categories, or when a site marked it with the attributes
+# "medical" (true/yes/1) or "category".
+is_medical(device) if device.medical == true
+
+is_medical(device) if lower(device.category) in medical_categories
+
 is_medical(device) if lower(device.attributes.medical) in {"true", "yes", "1"}
 
 is_medical(device) if lower(device.attributes.category) in medical_categories
 
 # is_identified(device) is true when the inventory has classified the device.
+is_identified(device) if {
+	device.category != ""
+	device.category != "unknown"
+}
+
 is_identified(device) if device.attributes.category != ""
+
+# criticality(device) is the device's clinical criticality:
+# life_sustaining, patient_connected, clinical_support, non_clinical or
+# unknown.
+default criticality(_) := "unknown"
+
+criticality(device) := device.criticality if device.criticality != ""
+
+# keeps_patient_alive(device) is true for life-sustaining devices: their
+# alerts are raised one level higher, and no block reaches them without a
+# person's approval (the enforcement gate).
+keeps_patient_alive(device) if criticality(device) == "life_sustaining"
 
 # baseline_ready is true when the device's baseline finished learning.
 baseline_ready if input.body.baseline.ready == true

@@ -133,9 +133,8 @@ func (d *Dissector) datagram(p *dpi.Packet, out *dpi.Output, b []byte) error {
 	if len(d.buf) > 0 {
 		d.observe(p, out, AttrServerType, d.buf, confName, ev.serverType)
 	}
-	if comment := cString(msg[32:]); len(comment) > 0 {
-		d.observe(p, out, AttrComment, comment, confName, ev.comment)
-	}
+	// The server comment (msg[32:]) is free text an administrator typed,
+	// which may name a person or a patient room: it is never read.
 	return nil
 }
 

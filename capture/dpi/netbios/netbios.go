@@ -32,9 +32,6 @@ const Protocol = "netbios"
 
 // Attributes this package adds to the dpi vocabulary.
 const (
-	// AttrComment is the server comment of a browser announcement, an
-	// administrator's description of the host (bounded free text).
-	AttrComment = "netbios.comment"
 	// AttrServerType lists the roles of a browser announcement's server
 	// type ("workstation,server,nt,print").
 	AttrServerType = "netbios.server_type"

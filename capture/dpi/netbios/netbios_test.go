@@ -82,8 +82,7 @@ func TestDissect(t *testing.T) {
 		{"relayed datagram", "10.0.5.10", 138, hostAnnounce7, nil},
 		{"host announcement, printer", "172.31.19.73", 138, hostAnnounceOKI, append(name("OKI-15E6BC", src),
 			obs{dpi.AttrNetBIOSGroup, "WORKGROUP", 0.9, host},
-			obs{AttrServerType, "workstation,server,print,wfw,windows95", 0.9, stype},
-			obs{AttrComment, "Chandra's cube", 0.9, "Browser host announcement comment"})},
+			obs{AttrServerType, "workstation,server,print,wfw,windows95", 0.9, stype})},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package netbios
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -87,7 +88,6 @@ var captures = []struct {
 		[]fact{
 			{"172.31.19.73", dpi.AttrNetBIOSGroup, "WORKGROUP"},
 			{"172.31.19.73", AttrServerType, "workstation,server,print,wfw,windows95"},
-			{"172.31.19.73", AttrComment, "Chandra's cube"},
 		},
 	), 24, 2, 1},
 	{"ITI_ICS-Security-Tools/pcaps/IEC60870-5-104/090813_diverse.pcap", concat(
@@ -149,5 +149,16 @@ func TestCaptures(t *testing.T) {
 				t.Errorf("counted name service, datagrams, announcements %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestServerCommentNeverPublished: a browser announcement's comment is
+// free text ("Chandra's cube" names a person); no output may carry it.
+func TestServerCommentNeverPublished(t *testing.T) {
+	res := dpitest.Run(t, []string{testshared.Pcap(t, "packetrat_packethunting/snmp-public.pcap")}, dpi.NetBIOSNS{}, dpi.NetBIOSDGM{}, New())
+	for _, o := range res.Observations {
+		if strings.Contains(o.Value, "Chandra") || strings.Contains(o.Evidence, "Chandra") {
+			t.Errorf("free text published: %+v", o)
+		}
 	}
 }
