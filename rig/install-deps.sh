@@ -23,6 +23,9 @@ PACKAGES=(
 	lldpd snmpd snmp avahi-daemon
 	# SSH, HTTP/TLS
 	openssh-server openssh-client nginx-light openssl curl
+	# not the rig's, but the suite's: the IEEE registries the OUI
+	# registry is generated from (its reproduction test)
+	ieee-data
 )
 
 missing=()

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-health/vigil/internal/report"
 	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/inventory/classify"
+	"github.com/vigil-health/vigil/inventory/oui"
 	"github.com/vigil-health/vigil/policy"
 )
 
@@ -193,7 +194,7 @@ func inventoryDependencies(cfg inventory.Configuration, logger *slog.Logger) (in
 	if err != nil {
 		return inventory.Dependencies{}, fmt.Errorf("classification rules: %w", err)
 	}
-	deps := inventory.Dependencies{Logger: logger, Classifier: rules}
+	deps := inventory.Dependencies{Logger: logger, Classifier: rules, Vendors: oui.Default().Vendor}
 	if cfg.AssetRegister != "" {
 		reg, err := inventory.LoadRegisterFile(cfg.AssetRegister)
 		if reg == nil {

@@ -163,7 +163,9 @@ func (r *Rules) fingerprint(f *Facts) []Derived {
 			}
 			out = append(out, Derived{Attribute: attr, Value: value, Confidence: conf, Because: because})
 		}
-		add("vendor", first(p["hw.vendor"], p["os.vendor"]), 0.7)
+		// The vendor is the hardware's maker: an OS vendor (Microsoft for
+		// "MSFT 5.0") names the software, and goes into os.
+		add("vendor", p["hw.vendor"], 0.7)
 		add("model", first(p["hw.product"], joinNonEmpty(p["hw.family"], p["hw.model"])), 0.7)
 		add("serial", p["hw.serial_number"], 0.8)
 		add("os", joinNonEmpty(p["os.vendor"], first(p["os.product"], p["os.family"]), p["os.version"]), 0.7)
