@@ -158,7 +158,7 @@ func compareBy(field string, a, b *Device) int {
 	case "category":
 		return cmp.Compare(a.Classification.Category, b.Classification.Category)
 	case "criticality":
-		return cmp.Compare(b.Classification.Criticality.Rank(), a.Classification.Criticality.Rank())
+		return cmp.Compare(a.Classification.Criticality.Rank(), b.Classification.Criticality.Rank())
 	case "vendor":
 		return cmp.Compare(a.Attr("vendor"), b.Attr("vendor"))
 	case "bytes":

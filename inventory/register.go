@@ -216,9 +216,19 @@ type Reconciliation struct {
 	ExpectedNotSeen []Asset `json:"expected_not_seen"`
 	// SeenNotRegistered are devices with no register row (routers and
 	// devices known by IP only are left out: they cannot be matched).
-	SeenNotRegistered []string `json:"seen_not_registered"`
+	SeenNotRegistered []DeviceRef `json:"seen_not_registered"`
 	// Conflicts are fields where the register and the device disagree.
 	Conflicts []Conflict `json:"conflicts"`
+}
+
+// DeviceRef names a device in a report.
+type DeviceRef struct {
+	ID       string   `json:"id"`
+	MAC      string   `json:"mac,omitempty"`
+	IPs      []string `json:"ips,omitempty"`
+	Hostname string   `json:"hostname,omitempty"`
+	Category string   `json:"category,omitempty"`
+	Vendor   string   `json:"vendor,omitempty"`
 }
 
 // Conflict is a disagreement between the register and the network.
@@ -235,7 +245,7 @@ type Conflict struct {
 
 // Reconcile compares the register with the devices.
 func (r *Register) Reconcile(devices []Device) Reconciliation {
-	rec := Reconciliation{ExpectedNotSeen: []Asset{}, SeenNotRegistered: []string{}, Conflicts: []Conflict{}}
+	rec := Reconciliation{ExpectedNotSeen: []Asset{}, SeenNotRegistered: []DeviceRef{}, Conflicts: []Conflict{}}
 	seen := make([]bool, len(r.Assets))
 	for i := range devices {
 		d := &devices[i]
@@ -244,7 +254,8 @@ func (r *Register) Reconcile(devices []Device) Reconciliation {
 		}
 		a := r.match(d)
 		if a == nil {
-			rec.SeenNotRegistered = append(rec.SeenNotRegistered, d.ID)
+			rec.SeenNotRegistered = append(rec.SeenNotRegistered, DeviceRef{ID: d.ID, MAC: d.MAC, IPs: d.CurrentIPs(),
+				Hostname: d.Attr("hostname"), Category: d.Classification.Category, Vendor: d.Attr("vendor")})
 			continue
 		}
 		rec.Matched++
@@ -275,7 +286,7 @@ func (r *Register) Reconcile(devices []Device) Reconciliation {
 			rec.ExpectedNotSeen = append(rec.ExpectedNotSeen, r.Assets[j])
 		}
 	}
-	slices.Sort(rec.SeenNotRegistered)
+	slices.SortFunc(rec.SeenNotRegistered, func(a, b DeviceRef) int { return strings.Compare(a.ID, b.ID) })
 	return rec
 }
 

@@ -23,6 +23,7 @@ func newDevicesCommand(g *globalOptions) *cobra.Command {
 		server        string
 		asJSON, asCSV bool
 		learn         time.Duration
+		register      string
 		filters       = map[string]*string{}
 	)
 	cmd := &cobra.Command{
@@ -80,6 +81,16 @@ attributes and their evidence, --csv a spreadsheet.`,
 				return errors.New("give --server URL (a running vigil) or capture files to analyse")
 			}
 			out := cmd.OutOrStdout()
+			if register != "" {
+				reg, rerr := inventory.LoadRegisterFile(register)
+				if reg == nil {
+					return rerr
+				}
+				if rerr != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "vigil: register rows skipped:\n%v\n", rerr)
+				}
+				return writeReconciliation(out, reg.Reconcile(page.Devices), asJSON)
+			}
 			switch {
 			case asCSV:
 				return inventory.WriteCSV(out, page.Devices)
@@ -95,6 +106,7 @@ attributes and their evidence, --csv a spreadsheet.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: every device with attributes and evidence")
 	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
 	cmd.Flags().DurationVar(&learn, "learn", 0, "learning window when analysing captures")
+	cmd.Flags().StringVar(&register, "reconcile", "", "compare the devices with this asset-register CSV (CMMS export) and print the differences")
 	for _, f := range []struct{ name, usage string }{
 		{"q", "search: substring of ID, MAC, IP, hostname, vendor, model, serial or category"},
 		{"category", "category, e.g. infusion_pump, patient_monitor, pacs"},
@@ -175,4 +187,26 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func writeReconciliation(w io.Writer, rec inventory.Reconciliation, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rec)
+	}
+	fmt.Fprintf(w, "%d devices matched to the register\n", rec.Matched)
+	fmt.Fprintf(w, "\nExpected but not seen (%d)\n", len(rec.ExpectedNotSeen))
+	for _, a := range rec.ExpectedNotSeen {
+		fmt.Fprintf(w, "  line %d  %s  %s %s  serial %s  mac %s  %s\n", a.Line, dash(a.Tag), dash(a.Vendor), dash(a.Model), dash(a.Serial), dash(a.MAC), dash(a.Department))
+	}
+	fmt.Fprintf(w, "\nSeen but not registered (%d)\n", len(rec.SeenNotRegistered))
+	for _, d := range rec.SeenNotRegistered {
+		fmt.Fprintf(w, "  %s  %s  %s  %s  %s  %s\n", d.ID, dash(d.MAC), dash(strings.Join(d.IPs, ",")), dash(d.Hostname), dash(d.Category), dash(d.Vendor))
+	}
+	fmt.Fprintf(w, "\nConflicts (%d)\n", len(rec.Conflicts))
+	for _, c := range rec.Conflicts {
+		fmt.Fprintf(w, "  %s (%s, line %d): %s registered %q, observed %q (%s)\n", c.Device, dash(c.AssetTag), c.Line, c.Field, c.Registered, c.Observed, c.ObservedFrom)
+	}
+	return nil
 }
