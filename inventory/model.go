@@ -530,10 +530,14 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.E
 	if d == nil {
 		return out
 	}
-	if o.Attribute == "ip" {
+	switch o.Attribute {
+	case "ip":
 		if m.opt.Networks.IsLocalString(o.Value) {
 			out = append(out, m.claim(d, o.Value, o.Protocol, ev.Time, ev.ID)...)
 		}
+		return append(out, m.settle(ev)...)
+	case "dhcp.released_ip":
+		out = append(out, m.release(d, o.Value, ev.Time, ev.ID, "the device released its lease")...)
 		return append(out, m.settle(ev)...)
 	}
 	if o.IP != "" && m.opt.Networks.IsLocalString(o.IP) && mac != "" {

@@ -422,3 +422,15 @@ func TestCheckpointResumesExactly(t *testing.T) {
 		t.Error("a checkpoint of another version was accepted")
 	}
 }
+
+func TestDHCPReleaseEndsTheAddress(t *testing.T) {
+	m := NewModel(DefaultConfiguration(), events.Source{}, Options{})
+	m.ObserveAttribute(obs(1, "ip", "10.20.0.50", 0.95))
+	got := changes(m.ObserveAttribute(obs(60, "dhcp.released_ip", "10.20.0.50", 0.95)))
+	if diff := cmp.Diff([]string{"address_released:ip:10.20.0.50>"}, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	if ips := m.Devices()[0].CurrentIPs(); len(ips) != 0 {
+		t.Errorf("current addresses after the release: %v", ips)
+	}
+}

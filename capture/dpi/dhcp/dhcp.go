@@ -5,6 +5,7 @@
 package dhcp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -91,6 +92,10 @@ func (d *Dissector) Dissect(p *dpi.Packet, out *dpi.Output) error {
 				if len(o.Data) == 4 {
 					obs("dhcp.requested_ip", net.IP(o.Data).String(), 0.6, evidence)
 				}
+			case optClientFQDN:
+				if v := clientFQDN(o.Data); v != "" {
+					obs(dpi.AttrDHCPFQDN, v, 0.9, evidence)
+				}
 			}
 		}
 		if msgType == layers.DHCPMsgTypeInform && !m.ClientIP.IsUnspecified() && m.ClientIP.To4() != nil {
@@ -98,10 +103,49 @@ func (d *Dissector) Dissect(p *dpi.Packet, out *dpi.Output) error {
 		}
 	case layers.DHCPMsgTypeAck:
 		if ip := m.YourClientIP.To4(); ip != nil && !ip.IsUnspecified() {
-			obs("ip", ip.String(), 0.95, name+" yiaddr")
+			evidence := name + " yiaddr"
+			for _, o := range m.Options {
+				if o.Type == layers.DHCPOptLeaseTime && len(o.Data) == 4 {
+					evidence += " (lease " + strconv.FormatUint(uint64(binary.BigEndian.Uint32(o.Data)), 10) + "s)"
+				}
+			}
+			obs("ip", ip.String(), 0.95, evidence)
+		}
+	case layers.DHCPMsgTypeRelease:
+		// The client gives its address back: the inventory ends it.
+		if ip := m.ClientIP.To4(); ip != nil && !ip.IsUnspecified() {
+			obs(AttrReleased, ip.String(), 0.95, name+" ciaddr")
 		}
 	}
 	return nil
+}
+
+// optClientFQDN is option 81 (RFC 4702).
+const optClientFQDN layers.DHCPOpt = 81
+
+// AttrReleased is an address the client released (DHCPRELEASE).
+const AttrReleased = "dhcp.released_ip"
+
+// clientFQDN reads option 81: flags, two obsolete RCODE bytes, then the
+// name, in DNS wire format when the E flag (0x04) is set, else ASCII.
+func clientFQDN(b []byte) string {
+	if len(b) < 4 {
+		return ""
+	}
+	flags, name := b[0], b[3:]
+	if flags&0x04 == 0 {
+		return strings.TrimSuffix(dpi.Text(name), ".")
+	}
+	var labels []string
+	for len(name) > 0 && len(labels) < 32 {
+		n := int(name[0])
+		if n == 0 || n > 63 || n+1 > len(name) {
+			break
+		}
+		labels = append(labels, dpi.Text(name[1:1+n]))
+		name = name[1+n:]
+	}
+	return strings.Join(labels, ".")
 }
 
 func decode(l *layers.DHCPv4, b []byte) (err error) {
