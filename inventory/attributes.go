@@ -40,6 +40,9 @@ type AttributeSource struct {
 	FirstSeen  time.Time `json:"first_seen"`
 	LastSeen   time.Time `json:"last_seen"`
 	EventIDs   []string  `json:"event_ids,omitempty"`
+	// IP is the address the fact was observed with, so that facts first
+	// taken for a router's can be given back to the device behind it.
+	IP string `json:"ip,omitempty"`
 }
 
 const (
@@ -97,7 +100,7 @@ func (d *Device) attribute(name string) *Attribute {
 
 // setAttr records a value of attribute name from protocol and resolves
 // the attribute. It returns the change to publish, if any.
-func (m *Model) setAttr(d *Device, name, value, protocol string, confidence float64, evidence string, at time.Time, eventID string) (events.DeviceChange, bool) {
+func (m *Model) setAttr(d *Device, name, value, protocol string, confidence float64, evidence string, at time.Time, eventID, ip string) (events.DeviceChange, bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return events.DeviceChange{}, false
@@ -108,12 +111,18 @@ func (m *Model) setAttr(d *Device, name, value, protocol string, confidence floa
 	}
 	a := &d.Attributes[i]
 	multi := multiValued[name]
-	src := AttributeSource{Protocol: protocol, Value: value, Confidence: confidence, Evidence: evidence, FirstSeen: at, LastSeen: at}
+	src := AttributeSource{Protocol: protocol, Value: value, Confidence: confidence, Evidence: evidence, FirstSeen: at, LastSeen: at, IP: ip}
 	if eventID != "" {
 		src.EventIDs = []string{eventID}
 	}
+	// A single-valued attribute keeps the latest value of each protocol
+	// at each address (a device behind a router shares the router's MAC
+	// until the router is recognised); a multi-valued one each value.
 	j := slices.IndexFunc(a.Sources, func(s AttributeSource) bool {
-		return s.Protocol == protocol && (!multi || s.Value == value)
+		if multi {
+			return s.Protocol == protocol && s.Value == value
+		}
+		return s.Protocol == protocol && s.IP == ip
 	})
 	newValue := j < 0
 	switch {

@@ -338,7 +338,7 @@ func (m *Model) device(key, mac, ip string, vlan uint16, at time.Time, cause str
 	case m.opt.Vendors != nil:
 		if v, ok := m.opt.Vendors(mac); ok {
 			d.OUIVendor = v
-			m.setAttr(d, "vendor", v, "oui", 0.5, "MAC prefix registered to "+v, at, "")
+			m.setAttr(d, "vendor", v, "oui", 0.5, "MAC prefix registered to "+v, at, "", "")
 		}
 	}
 	m.devices[key] = d
@@ -368,6 +368,14 @@ func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence strin
 		// after the lease changed): it does not take the address back.
 		return out
 	}
+	if i < 0 && source == "traffic" {
+		if d.Gateway {
+			return out // forwarded traffic: the address is a device's behind it
+		}
+		if !d.Routed && m.trafficAddresses(d) >= m.cfg.GatewayAddresses {
+			return append(out, m.becomeGateway(d, at, evidence)...)
+		}
+	}
 	hk := holderKey(d.VLAN, ip)
 	if other := m.holder[hk]; other != "" && other != d.Key {
 		if o := m.devices[other]; o != nil {
@@ -393,12 +401,6 @@ func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence strin
 		}
 		a.Current, a.Released = true, time.Time{}
 	} else {
-		if d.Gateway && source == "traffic" {
-			return out
-		}
-		if source == "traffic" && !d.Routed && m.trafficAddresses(d) >= m.cfg.GatewayAddresses {
-			return append(out, m.becomeGateway(d, at, evidence)...)
-		}
 		d.Addresses = append(d.Addresses, Address{IP: ip, Source: source, FirstSeen: at, LastSeen: at, Current: true})
 	}
 	if source == "dhcp" {
@@ -469,6 +471,48 @@ func (m *Model) becomeGateway(d *Device, at time.Time, evidence string) []events
 		if a.Source == "traffic" && a.Current {
 			out = append(out, m.release(d, a.IP, at, evidence, "the device is a router; the address belongs to a device behind it")...)
 		}
+	}
+	// Facts observed with the addresses behind the router were taken for
+	// the router's: give them to the devices they describe.
+	type moved struct {
+		name string
+		src  AttributeSource
+	}
+	var move []moved
+	for i := 0; i < len(d.Attributes); i++ {
+		a := &d.Attributes[i]
+		kept := a.Sources[:0]
+		for _, s := range a.Sources {
+			if s.IP != "" && !d.owns(s.IP) && m.opt.Networks.IsLocalString(s.IP) {
+				move = append(move, moved{a.Name, s})
+			} else {
+				kept = append(kept, s)
+			}
+		}
+		a.Sources = kept
+		if len(a.Sources) == 0 {
+			d.Attributes = slices.Delete(d.Attributes, i, i+1)
+			i--
+			continue
+		}
+		resolve(a)
+	}
+	for _, mv := range move {
+		r, more := m.device(events.DeviceKey("", mv.src.IP, d.VLAN), "", mv.src.IP, d.VLAN, mv.src.LastSeen, evidence)
+		out = append(out, more...)
+		if r == nil {
+			continue
+		}
+		if len(r.Addresses) == 0 {
+			r.Addresses = append(r.Addresses, Address{IP: mv.src.IP, Source: "traffic", FirstSeen: mv.src.FirstSeen, LastSeen: mv.src.LastSeen, Current: true})
+			m.holder[holderKey(d.VLAN, mv.src.IP)] = r.Key
+		}
+		id := ""
+		if len(mv.src.EventIDs) > 0 {
+			id = mv.src.EventIDs[0]
+		}
+		m.setAttr(r, mv.name, mv.src.Value, mv.src.Protocol, mv.src.Confidence, mv.src.Evidence, mv.src.LastSeen, id, mv.src.IP)
+		r.dirty = true
 	}
 	return out
 }
@@ -543,7 +587,7 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.E
 	if o.IP != "" && m.opt.Networks.IsLocalString(o.IP) && mac != "" {
 		out = append(out, m.claim(d, o.IP, "traffic", ev.Time, ev.ID)...)
 	}
-	if c, ok := m.setAttr(d, o.Attribute, o.Value, o.Protocol, o.Confidence, o.Evidence, ev.Time, ev.ID); ok {
+	if c, ok := m.setAttr(d, o.Attribute, o.Value, o.Protocol, o.Confidence, o.Evidence, ev.Time, ev.ID, o.IP); ok {
 		out = append(out, m.changeAt(ev.Time, d, c))
 	}
 	return append(out, m.settle(ev)...)
@@ -600,7 +644,7 @@ func (m *Model) classify(d *Device) (events.DeviceChange, bool) {
 	}
 	r := m.opt.Classifier.Classify(m.facts(d))
 	for _, dv := range r.Derived {
-		m.setAttr(d, dv.Attribute, dv.Value, "fingerprint", dv.Confidence, dv.Because, d.LastSeen, "")
+		m.setAttr(d, dv.Attribute, dv.Value, "fingerprint", dv.Confidence, dv.Because, d.LastSeen, "", "")
 	}
 	old := d.Classification
 	d.Classification = r

@@ -434,3 +434,33 @@ func TestDHCPReleaseEndsTheAddress(t *testing.T) {
 		t.Errorf("current addresses after the release: %v", ips)
 	}
 }
+
+// TestFactsBehindARouterMoveToTheirDevice: facts observed with the router's
+// MAC before it was known as a router belong to the devices behind it.
+func TestFactsBehindARouterMoveToTheirDevice(t *testing.T) {
+	cfg := DefaultConfiguration()
+	cfg.GatewayAddresses = 3
+	m := NewModel(cfg, events.Source{}, Options{})
+	const router = "00:00:0c:5a:20:01"
+	for i := range 6 {
+		ip := "10.30.0." + strconv.Itoa(i+1)
+		m.ObserveFlow(flow(i, events.FlowEnd, ip, router, ip, pump, "10.20.0.102", 1))
+		o := events.MustEvent(t0.Add(time.Duration(i)*time.Second+time.Millisecond), events.Source{Component: "sensor"}, events.Observation{
+			Device: events.DeviceKey(router, "", 20), MAC: router, IP: ip, VLAN: 20,
+			Attribute: "hostname", Value: "PLC-" + strconv.Itoa(i+1), Protocol: "bacnet", Confidence: 0.6, Evidence: "test",
+		})
+		m.ObserveAttribute(o)
+	}
+	names := map[string]string{}
+	for _, d := range m.Devices() {
+		names[d.Key] = d.Attr("hostname")
+	}
+	if names["mac:"+router+"/20"] != "" {
+		t.Errorf("the router kept a name of a device behind it: %q", names["mac:"+router+"/20"])
+	}
+	for i := range 6 {
+		if got := names["ip:10.30.0."+strconv.Itoa(i+1)+"/20"]; got != "PLC-"+strconv.Itoa(i+1) {
+			t.Errorf("10.30.0.%d is named %q", i+1, got)
+		}
+	}
+}

@@ -312,7 +312,7 @@ func (m *Model) applyAsset(d *Device, a *Asset) {
 	ev := fmt.Sprintf("asset register line %d", a.Line)
 	for _, f := range [][2]string{{"vendor", a.Vendor}, {"model", a.Model}, {"serial", a.Serial}, {"hostname", a.Hostname}, {"asset_tag", a.Tag}, {"owner", a.Owner}} {
 		if f[1] != "" {
-			m.setAttr(d, f[0], f[1], "register", 0.5, ev, d.LastSeen, "")
+			m.setAttr(d, f[0], f[1], "register", 0.5, ev, d.LastSeen, "", "")
 		}
 	}
 }
