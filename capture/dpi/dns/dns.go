@@ -40,14 +40,14 @@ const maxQuestions = 16
 // own.
 type Dissector struct {
 	parser dnsmessage.Parser
-	seen   recent
+	seen *dpi.Recent
 	buf    []byte
 }
 
 var _ dpi.Dissector = (*Dissector)(nil)
 
 // New returns a DNS dissector.
-func New() *Dissector { return &Dissector{seen: newRecent(), buf: make([]byte, 0, 256)} }
+func New() *Dissector { return &Dissector{seen: dpi.NewRecent(1 << 16), buf: make([]byte, 0, 256)} }
 
 // Name implements dpi.Dissector.
 func (*Dissector) Name() string { return "dns" }
@@ -121,7 +121,7 @@ func (d *Dissector) question(p *dpi.Packet, out *dpi.Output, q *dnsmessage.Quest
 	}
 	// The freshness record is per device, so it also removes a name
 	// asked twice in one query (A and AAAA, or a retry).
-	if !d.seen.fresh(p, dpi.AttrDNSQuery, d.buf) {
+	if !d.seen.Fresh(p, dpi.AttrDNSQuery, d.buf) {
 		return
 	}
 	if v := dpi.Text(d.buf); v != "" {

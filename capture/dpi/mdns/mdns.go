@@ -53,7 +53,7 @@ const maxMatched = 8
 type Dissector struct {
 	parser  dnsmessage.Parser
 	section int
-	seen    recent
+	seen *dpi.Recent
 	buf     []byte
 	// hosts are the .local names that the address and reverse PTR
 	// records of the message being read tie to the sender's address;
@@ -74,7 +74,7 @@ var _ dpi.Dissector = (*Dissector)(nil)
 
 // New returns an mDNS dissector.
 func New() *Dissector {
-	return &Dissector{seen: newRecent(), buf: make([]byte, 0, 512), hostBuf: make([]byte, 0, 256)}
+	return &Dissector{seen: dpi.NewRecent(8192), buf: make([]byte, 0, 512), hostBuf: make([]byte, 0, 256)}
 }
 
 // Name implements dpi.Dissector.
@@ -211,7 +211,7 @@ func (d *Dissector) record(p *dpi.Packet, out *dpi.Output, rh *dnsmessage.Resour
 		return d.skip()
 	case dnsmessage.TypeTXT:
 		_, typ, ok := serviceName(owner)
-		if !ok || !d.seen.fresh(p, txtRecordKey, owner) {
+		if !ok || !d.seen.Fresh(p, txtRecordKey, owner) {
 			// Reading TXT strings allocates: an instance's TXT record is
 			// read once an hour, as its facts are reported.
 			return d.skip()
@@ -259,7 +259,7 @@ func (d *Dissector) addHost(name []byte, evidence string) {
 // ("<instance>.<_service>.<_tcp|_udp>.local.") as "<instance> (<type>)".
 func (d *Dissector) service(p *dpi.Packet, out *dpi.Output, name []byte, evidence string) {
 	instance, typ, ok := serviceName(name)
-	if !ok || !d.seen.fresh(p, dpi.AttrMDNSService, instance, typ) {
+	if !ok || !d.seen.Fresh(p, dpi.AttrMDNSService, instance, typ) {
 		return
 	}
 	d.buf = append(d.buf[:0], instance...)
@@ -310,7 +310,7 @@ func (d *Dissector) txt(p *dpi.Packet, out *dpi.Output, kv string, deviceInfo bo
 
 // observe reports a fact not reported lately.
 func (d *Dissector) observe(p *dpi.Packet, out *dpi.Output, attr string, value []byte, confidence float64, evidence string) {
-	if !d.seen.fresh(p, attr, value) {
+	if !d.seen.Fresh(p, attr, value) {
 		return
 	}
 	if v := dpi.Text(value); v != "" {

@@ -57,14 +57,14 @@ const (
 // state is the bounded record of facts already reported (hosts refresh
 // and announce every few minutes); each capture worker needs its own.
 type Dissector struct {
-	seen recent
+	seen *dpi.Recent
 	buf  []byte
 }
 
 var _ dpi.Dissector = (*Dissector)(nil)
 
 // New returns a NetBIOS dissector.
-func New() *Dissector { return &Dissector{seen: newRecent(), buf: make([]byte, 0, 128)} }
+func New() *Dissector { return &Dissector{seen: dpi.NewRecent(8192), buf: make([]byte, 0, 128)} }
 
 // Name implements dpi.Dissector.
 func (*Dissector) Name() string { return "netbios" }
@@ -238,7 +238,7 @@ func (d *Dissector) name(p *dpi.Packet, out *dpi.Output, name *[16]byte, group b
 
 // observe reports a fact not reported lately.
 func (d *Dissector) observe(p *dpi.Packet, out *dpi.Output, attr string, value []byte, confidence float64, evidence string) {
-	if !d.seen.fresh(p, attr, value) {
+	if !d.seen.Fresh(p, attr, value) {
 		return
 	}
 	if v := dpi.Text(value); v != "" {

@@ -54,14 +54,14 @@ const maxHeaders = 64
 // minutes, once per device and service type); each capture worker needs
 // its own.
 type Dissector struct {
-	seen recent
+	seen *dpi.Recent
 	buf  []byte
 }
 
 var _ dpi.Dissector = (*Dissector)(nil)
 
 // New returns an SSDP dissector.
-func New() *Dissector { return &Dissector{seen: newRecent(), buf: make([]byte, 0, 256)} }
+func New() *Dissector { return &Dissector{seen: dpi.NewRecent(8192), buf: make([]byte, 0, 256)} }
 
 // Name implements dpi.Dissector.
 func (*Dissector) Name() string { return "ssdp" }
@@ -172,7 +172,7 @@ var (
 
 // observe reports a fact not reported lately.
 func (d *Dissector) observe(p *dpi.Packet, out *dpi.Output, attr string, value []byte, confidence float64, evidence string) {
-	if !d.seen.fresh(p, attr, value) {
+	if !d.seen.Fresh(p, attr, value) {
 		return
 	}
 	if v := dpi.Text(value); v != "" {
