@@ -40,7 +40,7 @@ const maxQuestions = 16
 // own.
 type Dissector struct {
 	parser dnsmessage.Parser
-	seen *dpi.Recent
+	seen   *dpi.Recent
 	buf    []byte
 }
 

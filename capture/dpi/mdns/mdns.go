@@ -53,7 +53,7 @@ const maxMatched = 8
 type Dissector struct {
 	parser  dnsmessage.Parser
 	section int
-	seen *dpi.Recent
+	seen    *dpi.Recent
 	buf     []byte
 	// hosts are the .local names that the address and reverse PTR
 	// records of the message being read tie to the sender's address;
