@@ -6,7 +6,7 @@ PKGS     := ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-deps test-go test-race fuzz bench lint fmt demo rig clean
+.PHONY: all build test test-deps test-go test-race fuzz bench bench-capture lint fmt demo rig clean
 
 all: build
 
@@ -44,6 +44,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 bench: ## benchmarks, 6 runs each, for benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.txt
+
+bench-capture: ## Vigil's sensor against ndpiReader on one core (BENCH_SMALL=1: smoke run, under a minute)
+	GO=$(GO) ./bench/bench-capture.sh
 
 lint: ## formatting and vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -135,18 +136,27 @@ func mallocs(f func()) uint64 {
 	return after.Mallocs - before.Mallocs
 }
 
+// confirmations is how many independent passes must all see an
+// allocation before it is reported: runtime.MemStats.Mallocs counts a few
+// spurious allocations now and then (a dozen over 200,000 measurements of
+// an empty function on Go 1.26), a real one shows up on every pass.
+const confirmations = 3
+
 // TestDecodePathNoAllocs checks that the decoder and the flow table
 // allocate nothing for a packet of an established flow, in steady state:
 // once the flow's handshake, history letters and protocol identification
 // are behind it. New flows, history letters and flow events allocate by
 // design (once per flow, not per packet).
 func TestDecodePathNoAllocs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as AllocsPerRun
+
 	t.Run("synthetic", func(t *testing.T) {
 		// A TCP connection and a UDP exchange, each direction carrying
 		// payload, past the identifiers' first packets. Each call of the
 		// function given to AllocsPerRun decodes the next batch of new
-		// packets, so the count is exact, not rounded per packet.
-		const batch = 512
+		// packets (its warm-up call one, the measured call the next), so
+		// the count is exact, not rounded per packet.
+		const batch = 4 * 512
 		var frames [][]byte
 		c, s := "10.0.0.1", "10.0.0.2"
 		frames = append(frames,
@@ -155,7 +165,7 @@ func TestDecodePathNoAllocs(t *testing.T) {
 			tcpFrame(t, c, s, 40000, 2575, tcpACK, 101, 901, nil))
 		payload := []byte("0123456789abcdef")
 		cseq, sseq := uint32(101), uint32(901)
-		for range 8 + 2*batch {
+		for range 8 + 2*confirmations*batch/4 {
 			frames = append(frames,
 				tcpFrame(t, c, s, 40000, 2575, tcpACK|tcpPSH, cseq, sseq, payload),
 				tcpFrame(t, s, c, 2575, 40000, tcpACK, sseq, cseq+uint32(len(payload)), nil),
@@ -181,9 +191,15 @@ func TestDecodePathNoAllocs(t *testing.T) {
 			}
 		}
 		feed(3 + 4*8) // handshake, history letters, identification
-		if allocs := testing.AllocsPerRun(1, func() { feed(4 * batch) }); allocs != 0 {
-			t.Errorf("decode + flow table: %v allocations for %d packets of established flows", allocs, 4*batch)
+		var allocs []float64
+		for range confirmations {
+			a := testing.AllocsPerRun(1, func() { feed(batch) })
+			if a == 0 {
+				return
+			}
+			allocs = append(allocs, a)
 		}
+		t.Errorf("decode + flow table: %v allocations for %d packets of established flows (%d passes)", allocs, batch, confirmations)
 	})
 
 	t.Run("captures", func(t *testing.T) {
@@ -200,78 +216,105 @@ func TestDecodePathNoAllocs(t *testing.T) {
 		// two allocations for the usual Router Alert + PadN). They are
 		// counted and logged; drop this exception once the decoder skips
 		// the header without parsing its options.
-		cfg := defaultTableConfig()
 		total := 0
 		for _, pc := range pipelineCaptures {
 			t.Run(pc.name, func(t *testing.T) {
 				pkts := loadPackets(t, pc.path)
-				emitted := 0
-				table := NewFlowTable(cfg, dpi.DefaultIdentifiers(), func(events.Flow) { emitted++ })
-				dec := NewDecoder()
-				var d Decoded
-				type seen struct {
-					id          string
-					established bool
-					histLen     int
-					dirSeen     [2]bool
-					identDone   [2]bool
-				}
-				state := map[*flow]seen{}
-				var steady, steadyAllocs, otherAllocs, hbh, hbhAllocs int
-				for i := range pkts {
-					p := &pkts[i]
-					var info FlowInfo
-					var ok bool
-					before := emitted
-					n := mallocs(func() {
-						if dec.Decode(p.LinkType, p.Data, p.Info, &d) == DecodeOK {
-							info, ok = table.Packet(&d)
+				r := steadyAllocs(pkts)
+				suspects := r.allocating
+				for pass := 1; pass < confirmations && len(suspects) > 0; pass++ {
+					again := steadyAllocs(pkts).allocating
+					for i := range suspects {
+						if _, ok := again[i]; !ok {
+							delete(suspects, i)
 						}
-					})
-					if !ok {
-						otherAllocs += int(n)
-						continue
 					}
-					f := info.flow
-					if d.IPVersion == 6 && dec.ip6.HopByHop != nil {
-						hbh++
-						hbhAllocs += int(n)
-						continue
-					}
-					prev, known := state[f]
-					isSteady := known && prev.id == f.id && prev.established && prev.dirSeen[info.Dir] &&
-						prev.identDone[info.Dir] && len(f.history) == prev.histLen && emitted == before &&
-						(d.Protocol != protoTCP || d.TCPFlags&(tcpSYN|tcpFIN|tcpRST) == 0)
-					if isSteady {
-						steady++
-						steadyAllocs += int(n)
-						if n != 0 {
-							t.Errorf("packet %d (%s flow %s, history %q): %d allocations", p.Number, transportName(d.Protocol), f.id, f.history, n)
-						}
-					} else {
-						otherAllocs += int(n)
-					}
-					cur := prev
-					if !known || prev.id != f.id {
-						cur = seen{id: f.id}
-					}
-					cur.histLen = len(f.history)
-					cur.dirSeen[info.Dir] = true
-					cur.established = f.key.proto != protoTCP || (pastHandshake(f.tcp.ep[0].state) && pastHandshake(f.tcp.ep[1].state))
-					for dir := range 2 {
-						cur.identDone[dir] = f.appProto != "" || int(f.dpiSeen[dir]) >= cfg.DPIPackets
-					}
-					state[f] = cur
 				}
-				total += steady
+				for i, desc := range suspects {
+					t.Errorf("packet %d: %s, on each of %d passes", pkts[i].Number, desc, confirmations)
+				}
+				total += r.steady
 				t.Logf("%d packets: %d steady with %d allocations; %d IPv6 hop-by-hop with %d; the others (new flows, handshakes, identification, flow events) %d",
-					len(pkts), steady, steadyAllocs, hbh, hbhAllocs, otherAllocs)
+					len(pkts), r.steady, r.steadyAllocs, r.hbh, r.hbhAllocs, r.otherAllocs)
 			})
 		}
 		if total < 10000 {
 			t.Errorf("only %d packets of established flows in the captures; the check needs more", total)
 		}
 	})
+}
+
+// steadyResult is one pass of steadyAllocs.
+type steadyResult struct {
+	steady, steadyAllocs, hbh, hbhAllocs, otherAllocs int
+	// allocating describes the steady packets that allocated, by index.
+	allocating map[int]string
+}
+
+// steadyAllocs runs packets through a new decoder and flow table and
+// counts the allocations of each packet, by kind (see
+// TestDecodePathNoAllocs).
+func steadyAllocs(pkts []Packet) steadyResult {
+	cfg := defaultTableConfig()
+	emitted := 0
+	table := NewFlowTable(cfg, dpi.DefaultIdentifiers(), func(events.Flow) { emitted++ })
+	dec := NewDecoder()
+	var d Decoded
+	type seen struct {
+		id          string
+		established bool
+		histLen     int
+		dirSeen     [2]bool
+		identDone   [2]bool
+	}
+	state := map[*flow]seen{}
+	r := steadyResult{allocating: map[int]string{}}
+	for i := range pkts {
+		p := &pkts[i]
+		var info FlowInfo
+		var ok bool
+		before := emitted
+		n := mallocs(func() {
+			if dec.Decode(p.LinkType, p.Data, p.Info, &d) == DecodeOK {
+				info, ok = table.Packet(&d)
+			}
+		})
+		if !ok {
+			r.otherAllocs += int(n)
+			continue
+		}
+		f := info.flow
+		if d.IPVersion == 6 && dec.ip6.HopByHop != nil {
+			r.hbh++
+			r.hbhAllocs += int(n)
+			continue
+		}
+		prev, known := state[f]
+		steady := known && prev.id == f.id && prev.established && prev.dirSeen[info.Dir] &&
+			prev.identDone[info.Dir] && len(f.history) == prev.histLen && emitted == before &&
+			(d.Protocol != protoTCP || d.TCPFlags&(tcpSYN|tcpFIN|tcpRST) == 0)
+		if steady {
+			r.steady++
+			r.steadyAllocs += int(n)
+			if n != 0 {
+				r.allocating[i] = fmt.Sprintf("%s flow %s, history %q: %d allocations", transportName(d.Protocol), f.id, f.history, n)
+			}
+		} else {
+			r.otherAllocs += int(n)
+		}
+		cur := prev
+		if !known || prev.id != f.id {
+			cur = seen{id: f.id}
+		}
+		cur.histLen = len(f.history)
+		cur.dirSeen[info.Dir] = true
+		cur.established = f.key.proto != protoTCP || (pastHandshake(f.tcp.ep[0].state) && pastHandshake(f.tcp.ep[1].state))
+		for dir := range 2 {
+			cur.identDone[dir] = f.appProto != "" || int(f.dpiSeen[dir]) >= cfg.DPIPackets
+		}
+		state[f] = cur
+	}
+	return r
 }
 
 // pastHandshake tells whether a TCP endpoint is in its data phase.

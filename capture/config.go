@@ -45,6 +45,9 @@ type Configuration struct {
 	// reassembly at once.
 	FragmentTimeout time.Duration `yaml:"fragment_timeout"`
 	MaxFragmented   int           `yaml:"max_fragmented"`
+	// ObservationQuiet is how long (capture time) the same fact about
+	// the same device is not published again; 0 publishes every one.
+	ObservationQuiet time.Duration `yaml:"observation_quiet"`
 
 	// HealthInterval is how often (in capture time) a health event is
 	// published; SilentAfter marks the report silent when no packet came
@@ -83,6 +86,7 @@ func DefaultConfiguration() Configuration {
 		ServerPorts:       append([]uint16(nil), DefaultServerPorts...),
 		StreamBuffer:      64 << 10,
 		FragmentTimeout:   30 * time.Second,
+		ObservationQuiet:  10 * time.Minute,
 		MaxFragmented:     4096,
 		HealthInterval:    time.Minute,
 		SilentAfter:       5 * time.Minute,
@@ -129,6 +133,9 @@ func (c Configuration) Validate() error {
 		errs = append(errs, fmt.Errorf("max_flows: must be positive, got %d", c.MaxFlows))
 	}
 	positive("fragment_timeout", c.FragmentTimeout)
+	if c.ObservationQuiet < 0 {
+		errs = append(errs, fmt.Errorf("observation_quiet: must not be negative, got %s", c.ObservationQuiet))
+	}
 	if c.MaxFragmented < 1 {
 		errs = append(errs, fmt.Errorf("max_fragmented: must be positive, got %d", c.MaxFragmented))
 	}

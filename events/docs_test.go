@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // TestDocsExamples keeps docs/events.md honest: every example decodes
@@ -65,4 +66,24 @@ func strictID[B Body](t *testing.T, payload []byte) string {
 		t.Fatal(err)
 	}
 	return again.ID
+}
+
+// TestEncodeIsJSON: Encode, which reuses the body NewEvent encoded, gives
+// exactly what encoding the whole event gives.
+func TestEncodeIsJSON(t *testing.T) {
+	at := time.Date(2026, 1, 5, 8, 0, 0, 123456789, time.UTC)
+	src := Source{Component: "sensor", Name: "s<1>", Site: "a&b"}
+	for _, m := range []Message{
+		MustEvent(at, src, Flow{FlowID: "f", Phase: FlowEnd, Transport: "tcp", App: map[string]uint64{"dicom.c_store_rq": 3}}),
+		MustEvent(at, src, Observation{Device: "mac:x/0", Attribute: "hostname", Value: "<pump & co>", Protocol: "dhcp"}),
+	} {
+		got, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(m)
+		if string(got) != string(want) {
+			t.Errorf("Encode:\n%s\njson.Marshal:\n%s", got, want)
+		}
+	}
 }

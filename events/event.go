@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -79,6 +80,11 @@ type Header struct {
 type Event[B Body] struct {
 	Header
 	Body B `json:"body"`
+
+	// body is the JSON of Body as NewEvent encoded it for the ID, kept so
+	// that Encode does not encode it again (events are built on the
+	// sensor's hot path). Events built otherwise encode on demand.
+	body []byte
 }
 
 // NewEvent builds an event whose ID is derived from its kind, time, source
@@ -88,11 +94,11 @@ func NewEvent[B Body](at time.Time, src Source, body B) (Event[B], error) {
 		Header: Header{Version: Version, Kind: body.Kind(), Time: at.UTC(), Source: src},
 		Body:   body,
 	}
-	id, err := contentID(e.Header, body)
+	b, err := json.Marshal(body)
 	if err != nil {
-		return Event[B]{}, err
+		return Event[B]{}, fmt.Errorf("encode %s body: %w", e.Kind, err)
 	}
-	e.ID = id
+	e.ID, e.body = contentID(e.Header, b), b
 	return e, nil
 }
 
@@ -106,16 +112,20 @@ func MustEvent[B Body](at time.Time, src Source, body B) Event[B] {
 	return e
 }
 
-func contentID(h Header, body any) (string, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return "", fmt.Errorf("encode %s body: %w", h.Kind, err)
+// contentID hashes the version, kind, time, source and the body's JSON:
+// sha256 over "version\0kind\0unixnano\0component\0name\0site\0body",
+// the first 16 bytes in hex.
+func contentID(h Header, body []byte) string {
+	buf := make([]byte, 0, 96+len(body))
+	for _, f := range []string{h.Version, string(h.Kind)} {
+		buf = append(append(buf, f...), 0)
 	}
-	sum := sha256.New()
-	fmt.Fprintf(sum, "%s\x00%s\x00%d\x00%s\x00%s\x00%s\x00", h.Version, h.Kind,
-		h.Time.UnixNano(), h.Source.Component, h.Source.Name, h.Source.Site)
-	sum.Write(b)
-	return hex.EncodeToString(sum.Sum(nil)[:16]), nil
+	buf = append(strconv.AppendInt(buf, h.Time.UnixNano(), 10), 0)
+	for _, f := range []string{h.Source.Component, h.Source.Name, h.Source.Site} {
+		buf = append(append(buf, f...), 0)
+	}
+	sum := sha256.Sum256(append(buf, body...))
+	return hex.EncodeToString(sum[:16])
 }
 
 // Subject is the NATS subject this event is published on.
@@ -123,9 +133,21 @@ func (e Event[B]) Subject(partitions int) string {
 	return Subject(e.Kind, Partition(e.Body.PartitionKey(), partitions))
 }
 
-// Encode returns the JSON payload of the event.
+// Encode returns the JSON payload of the event: the header's fields, then
+// the body (encoded once, by NewEvent).
 func (e Event[B]) Encode() ([]byte, error) {
-	return json.Marshal(e)
+	if e.body == nil {
+		return json.Marshal(e)
+	}
+	h, err := json.Marshal(e.Header)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(h)+len(e.body)+9)
+	out = append(out, h[:len(h)-1]...)
+	out = append(out, `,"body":`...)
+	out = append(out, e.body...)
+	return append(out, '}'), nil
 }
 
 // ErrVersion is returned when a payload carries a version this build does
