@@ -252,6 +252,11 @@ func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInf
 				out.IPLength = 40 + len(d.ip6.Payload)
 			}
 			out.Protocol = uint8(d.ip6.NextHeader)
+			if d.ip6.HopByHop != nil {
+				// gopacket reads a hop-by-hop header (MLD reports carry
+				// one) into the IPv6 layer: the transport follows it.
+				out.Protocol = uint8(d.ip6.HopByHop.NextHeader)
+			}
 		case layers.LayerTypeIPv6Fragment:
 			out.Protocol = uint8(d.ip6frg.NextHeader)
 			out.Fragment, out.FragMore = true, d.ip6frg.MoreFragments

@@ -159,3 +159,24 @@ func TestDecodeNoAllocs(t *testing.T) {
 		t.Errorf("FlowTable.Packet allocates %.1f times per packet of a known flow", allocs)
 	}
 }
+
+// TestIPv6HopByHopTransport: an MLDv2 report (ICMPv6 143 behind a
+// hop-by-hop header with a router alert) is ICMPv6, not "ip-0".
+func TestIPv6HopByHopTransport(t *testing.T) {
+	frame := []byte{
+		0x33, 0x33, 0, 0, 0, 0x16, 0x00, 0x12, 0x21, 0x4e, 0x0a, 0x12, 0x86, 0xdd, // Ethernet
+		0x60, 0, 0, 0, 0, 36, 0, 1, // IPv6: payload 36, next header 0 (hop-by-hop), hop limit 1
+		0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x02, 0x12, 0x21, 0xff, 0xfe, 0x4e, 0x0a, 0x12, // src fe80::212:21ff:fe4e:a12
+		0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16, // dst ff02::16
+		58, 0, 5, 2, 0, 0, 1, 0, // hop-by-hop: next ICMPv6, router alert (MLD), PadN
+		143, 0, 0, 0, 0, 0, 0, 1, // ICMPv6 MLDv2 report, 1 record
+		4, 0, 0, 0, 0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfb, // change to exclude, ff02::fb
+	}
+	var d Decoded
+	if r := NewDecoder().Decode(layers.LinkTypeEthernet, frame, gopacket.CaptureInfo{CaptureLength: len(frame), Length: len(frame)}, &d); r != DecodeOK {
+		t.Fatalf("decode result %d", r)
+	}
+	if d.Protocol != protoICMPv6 || !d.Transport || d.ICMPType != 143 {
+		t.Errorf("protocol %d transport %v type %d, want ICMPv6 143", d.Protocol, d.Transport, d.ICMPType)
+	}
+}
