@@ -94,9 +94,14 @@ func NewEvent[B Body](at time.Time, src Source, body B) (Event[B], error) {
 		Header: Header{Version: Version, Kind: body.Kind(), Time: at.UTC(), Source: src},
 		Body:   body,
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return Event[B]{}, fmt.Errorf("encode %s body: %w", e.Kind, err)
+	var b []byte
+	if a, ok := any(body).(jsonAppender); ok {
+		b = a.appendJSON(make([]byte, 0, 512))
+	} else {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return Event[B]{}, fmt.Errorf("encode %s body: %w", e.Kind, err)
+		}
 	}
 	e.ID, e.body = contentID(e.Header, b), b
 	return e, nil
