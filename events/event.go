@@ -144,12 +144,10 @@ func (e Event[B]) Encode() ([]byte, error) {
 	if e.body == nil {
 		return json.Marshal(e)
 	}
-	h, err := json.Marshal(e.Header)
-	if err != nil {
-		return nil, err
+	if e.Time.Year() < 0 || e.Time.Year() > 9999 {
+		return json.Marshal(e) // encoding/json's error for such times
 	}
-	out := make([]byte, 0, len(h)+len(e.body)+9)
-	out = append(out, h[:len(h)-1]...)
+	out := e.Header.appendOpenJSON(make([]byte, 0, 200+len(e.body)))
 	out = append(out, `,"body":`...)
 	out = append(out, e.body...)
 	return append(out, '}'), nil

@@ -203,3 +203,27 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// appendJSON writes the header's fields as encoding/json does, without
+// the closing brace, so that Encode can add the body.
+func (h Header) appendOpenJSON(b []byte) []byte {
+	b = append(b, `{"version":`...)
+	b = appendString(b, h.Version)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, string(h.Kind))
+	b = append(b, `,"id":`...)
+	b = appendString(b, h.ID)
+	b = append(b, `,"time":`...)
+	b = appendTime(b, h.Time)
+	b = append(b, `,"source":{"component":`...)
+	b = appendString(b, h.Source.Component)
+	if h.Source.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, h.Source.Name)
+	}
+	if h.Source.Site != "" {
+		b = append(b, `,"site":`...)
+		b = appendString(b, h.Source.Site)
+	}
+	return append(b, '}')
+}

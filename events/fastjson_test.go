@@ -43,10 +43,13 @@ func TestFastJSON(t *testing.T) {
 		o := Observation{Device: randomString(r), MAC: randomString(r), IP: randomString(r), VLAN: uint16(r.IntN(2)),
 			Attribute: randomString(r), Value: randomString(r), Protocol: randomString(r),
 			Confidence: []float64{0, 1, 0.95, 0.1 + 0.2, 1e-7, 3e21, r.Float64()}[r.IntN(7)], Evidence: randomString(r), FlowID: randomString(r)}
+		h := Header{Version: randomString(r), Kind: Kind(randomString(r)), ID: randomString(r), Time: at,
+			Source: Source{Component: randomString(r), Name: randomString(r), Site: randomString(r)}}
 		for _, c := range []struct {
 			fast func() []byte
 			v    any
-		}{{func() []byte { return f.appendJSON(nil) }, f}, {func() []byte { return o.appendJSON(nil) }, o}} {
+		}{{func() []byte { return f.appendJSON(nil) }, f}, {func() []byte { return o.appendJSON(nil) }, o},
+			{func() []byte { return append(h.appendOpenJSON(nil), '}') }, h}} {
 			want, err := json.Marshal(c.v)
 			if err != nil {
 				t.Fatal(err)
