@@ -40,8 +40,12 @@ fi
 echo "rig: installing ${missing[*]}"
 
 if [[ $EUID -ne 0 ]]; then
-	echo "rig: run as root (apt-get)" >&2
-	exit 1
+	if sudo -n true 2>/dev/null; then
+		exec sudo -n bash "$0" "$@"
+	fi
+	echo "rig: installing needs root (apt-get): the tests that need these packages will skip" >&2
+	[[ ${CI:-} == true ]] && exit 1
+	exit 0
 fi
 
 policy=/usr/sbin/policy-rc.d
