@@ -11,6 +11,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -94,6 +97,10 @@ type Rules struct {
 	order      []string
 	rules      []*Rule
 	recog      []*recogDB
+
+	seeds    [2]maphash.Seed
+	memo     sync.Map // memoKey -> Result
+	memoSize atomic.Int64
 }
 
 // Default loads the shipped rules only.
@@ -104,7 +111,7 @@ func Default() (*Rules, error) { return Load() }
 // replaces it (enabled: false removes it), a new ID is added. Every
 // problem is reported, naming its file and rule.
 func Load(dirs ...string) (*Rules, error) {
-	r := &Rules{categories: map[string]Category{}}
+	r := &Rules{categories: map[string]Category{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	var errs []error
 	b, err := shipped.ReadFile("categories.yaml")
 	if err != nil {
@@ -312,8 +319,63 @@ func (c *Condition) match(f *Facts) (string, bool) {
 
 // Classify runs the fingerprints, then the rules, on f. The rule with the
 // highest confidence wins; ties go to the more specific rule (more
-// conditions met), then to the earlier one.
+// conditions met), then to the earlier one. Results are remembered by a
+// 128-bit hash of the facts: the devices of one model share their facts,
+// and regular expressions are the classifier's cost. The Result's slices
+// must not be changed.
 func (r *Rules) Classify(f Facts) Result {
+	key := r.factsKey(&f)
+	if v, ok := r.memo.Load(key); ok {
+		return v.(Result)
+	}
+	res := r.classify(f)
+	if r.memoSize.Add(1) <= maxMemo {
+		r.memo.Store(key, res)
+	}
+	return res
+}
+
+// maxMemo bounds the remembered classifications.
+const maxMemo = 200_000
+
+type memoKey [2]uint64
+
+// factsKey hashes the facts in a canonical order.
+func (r *Rules) factsKey(f *Facts) memoKey {
+	var h [2]maphash.Hash
+	h[0].SetSeed(r.seeds[0])
+	h[1].SetSeed(r.seeds[1])
+	write := func(s string) {
+		for i := range h {
+			h[i].WriteString(s)
+			h[i].WriteByte(0)
+		}
+	}
+	write(f.OUIVendor)
+	names := make([]string, 0, len(f.Attributes))
+	for k := range f.Attributes {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		write(k)
+		for _, v := range f.Attributes[k] {
+			write(v)
+		}
+		write("\x01")
+	}
+	write("\x02")
+	for _, p := range f.Protocols {
+		write(p)
+	}
+	write("\x02")
+	for _, s := range f.Services {
+		write(s)
+	}
+	return memoKey{h[0].Sum64(), h[1].Sum64()}
+}
+
+func (r *Rules) classify(f Facts) Result {
 	derived := r.fingerprint(&f)
 	best := Result{Category: "unknown", Criticality: Unknown}
 	bestScore := -1
