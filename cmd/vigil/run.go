@@ -2,10 +2,10 @@ package main
 
 import (
 	"errors"
-	"io"
-	"net/url"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/url"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -127,7 +127,7 @@ live in the data directory (or the external NATS).`,
 // newAPI builds the HTTP API over the engines' projections.
 func newAPI(listen string, logger *slog.Logger, eng *engines, sensor *capture.Component) (*web.Component, error) {
 	return web.New(web.Configuration{Listen: listen}, web.Dependencies{
-		Logger:  logger,
+		Logger: logger,
 		Devices: func(v url.Values) (any, error) {
 			q, err := inventory.ParseQuery(v)
 			if err != nil {
@@ -143,7 +143,7 @@ func newAPI(listen string, logger *slog.Logger, eng *engines, sensor *capture.Co
 			return inventory.WriteCSV(w, q.Select(eng.inventory.Devices()).Devices)
 		},
 		Device: func(id string) (any, bool) { return eng.inventory.Device(id) },
-		Status:  func() any { return status(eng, sensor) },
+		Status: func() any { return status(eng, sensor) },
 	})
 }
 
