@@ -36,7 +36,8 @@ type Dependencies struct {
 // Durable is the name of the baseline's JetStream consumer.
 const Durable = "baseline"
 
-// Component consumes flows and observations and publishes deviations.
+// Component consumes flows, observations and authentication attempts and
+// publishes deviations.
 type Component struct {
 	cfg    Configuration
 	deps   Dependencies
@@ -73,7 +74,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 func (c *Component) Start(ctx context.Context) error {
 	c.worker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
 		Stream: events.StreamSensor, Durable: Durable,
-		Kinds: []events.Kind{events.KindFlow, events.KindObservation},
+		Kinds: []events.Kind{events.KindFlow, events.KindObservation, events.KindAuth},
 	}, c.handle)
 	return nil
 }
@@ -117,7 +118,15 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 			return err
 		}
 		c.mu.Lock()
-		c.model.ObserveAttribute(ev)
+		out = c.model.ObserveAttribute(ev)
+		c.mu.Unlock()
+	case events.KindAuth:
+		ev, err := events.DecodeDelivery[events.Auth](d)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		out = c.model.ObserveAuth(ev)
 		c.mu.Unlock()
 	default:
 		return nil

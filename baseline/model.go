@@ -1,21 +1,25 @@
 // Package baseline learns how each device normally communicates and turns
 // departures from it into deviation events.
 //
-// The Model is the deterministic core: it is fed flow and observation
-// events in stream order and returns deviations, with event time (never the
-// wall clock) driving learning windows, so replaying a capture gives the
-// same deviations. The Component wires a Model to the event bus.
+// The Model is the deterministic core: it is fed flow, observation and
+// authentication events in stream order and returns deviations, with event
+// time (never the wall clock) driving learning windows, so replaying a
+// capture gives the same deviations. The Component wires a Model to the
+// event bus. README.md lists each deviation kind's rule and the memory
+// bounds of a device's model.
 package baseline
 
 import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
@@ -32,24 +36,55 @@ type Configuration struct {
 	// (peer, port) targets attempted by one device within ScanWindow.
 	ScanWindow    time.Duration `yaml:"scan_window"`
 	ScanThreshold int           `yaml:"scan_threshold"`
+	// VolumeFactor, VolumeFloorBytes and VolumeMinHours detect volume
+	// spikes: a device moving more than max(VolumeFactor × the 95th
+	// percentile of its learned hourly bytes, VolumeFloorBytes) in one
+	// clock hour. Only devices whose learning covered at least
+	// VolumeMinHours whole clock hours are judged.
+	VolumeFactor     float64 `yaml:"volume_factor"`
+	VolumeFloorBytes uint64  `yaml:"volume_floor_bytes"`
+	VolumeMinHours   int     `yaml:"volume_min_hours"`
+	// OffHoursMinLearning is the learning a device needs before activity
+	// in an hour of the day it never used is reported (off_hours): with a
+	// shorter window most hours were never observed at all. Timezone (an
+	// IANA name) says whose clock the hours of the day are read on.
+	OffHoursMinLearning time.Duration `yaml:"off_hours_min_learning"`
+	Timezone            string        `yaml:"timezone"`
+	// AuthWindow and AuthThreshold detect authentication failure bursts:
+	// AuthThreshold failed attempts by one client within AuthWindow.
+	AuthWindow    time.Duration `yaml:"auth_window"`
+	AuthThreshold int           `yaml:"auth_threshold"`
 	// MaxEdgesPerDevice bounds the memory of one device's model; edges past
-	// it are not learned, and counted.
+	// it are not learned, and counted. It also bounds the causes remembered
+	// per device so that each deviation is raised once.
 	MaxEdgesPerDevice int `yaml:"max_edges_per_device"`
 	// MaxDevices bounds the number of devices modelled.
 	MaxDevices int `yaml:"max_devices"`
 }
 
-// DefaultConfiguration learns for a day and reports 25 targets in a minute
-// as a scan.
+// DefaultConfiguration learns for a day, reports 25 targets in a minute
+// as a scan, 20 failed logins in 15 minutes as a burst (Zeek's FTP
+// brute-force thresholds), and an hour above five times the learned 95th
+// percentile, and above 10 MiB, as a volume spike.
 func DefaultConfiguration() Configuration {
 	return Configuration{
-		Learning:          24 * time.Hour,
-		ScanWindow:        time.Minute,
-		ScanThreshold:     25,
-		MaxEdgesPerDevice: 4096,
-		MaxDevices:        100_000,
+		Learning:            24 * time.Hour,
+		ScanWindow:          time.Minute,
+		ScanThreshold:       25,
+		VolumeFactor:        5,
+		VolumeFloorBytes:    10 << 20,
+		VolumeMinHours:      12,
+		OffHoursMinLearning: 24 * time.Hour,
+		Timezone:            "UTC",
+		AuthWindow:          15 * time.Minute,
+		AuthThreshold:       20,
+		MaxEdgesPerDevice:   4096,
+		MaxDevices:          100_000,
 	}
 }
+
+// maxAuthThreshold bounds the failures remembered per device.
+const maxAuthThreshold = 1000
 
 // Validate reports every problem, naming fields within the section.
 func (c Configuration) Validate() []error {
@@ -62,6 +97,24 @@ func (c Configuration) Validate() []error {
 	}
 	if c.ScanThreshold < 2 {
 		errs = append(errs, fmt.Errorf("scan_threshold: must be at least 2, got %d", c.ScanThreshold))
+	}
+	if !(c.VolumeFactor >= 1) || math.IsInf(c.VolumeFactor, 0) {
+		errs = append(errs, fmt.Errorf("volume_factor: must be at least 1, got %v", c.VolumeFactor))
+	}
+	if c.VolumeMinHours < 1 {
+		errs = append(errs, fmt.Errorf("volume_min_hours: must be positive, got %d", c.VolumeMinHours))
+	}
+	if c.OffHoursMinLearning <= 0 {
+		errs = append(errs, fmt.Errorf("off_hours_min_learning: must be positive, got %s", c.OffHoursMinLearning))
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		errs = append(errs, fmt.Errorf("timezone: %q is not an IANA time zone", c.Timezone))
+	}
+	if c.AuthWindow <= 0 {
+		errs = append(errs, fmt.Errorf("auth_window: must be positive, got %s", c.AuthWindow))
+	}
+	if c.AuthThreshold < 2 || c.AuthThreshold > maxAuthThreshold {
+		errs = append(errs, fmt.Errorf("auth_threshold: must be between 2 and %d, got %d", maxAuthThreshold, c.AuthThreshold))
 	}
 	if c.MaxEdgesPerDevice < 1 {
 		errs = append(errs, fmt.Errorf("max_edges_per_device: must be positive, got %d", c.MaxEdgesPerDevice))
@@ -108,6 +161,17 @@ type device struct {
 	scanStart   time.Time
 	scanTargets map[target]struct{}
 	scanRaised  bool
+
+	inFlow bool // the device has taken part in a flow (new_device is judged then)
+
+	vol volume // bytes per hour (volume.go)
+	// activeHours has bit h set when the device originated an
+	// established flow in hour h of the day while learning; offRaised
+	// when off_hours was raised for hour h.
+	activeHours, offRaised uint32
+
+	auth       *authBurst    // failed attempts, nil until the first (auth.go)
+	identities []identSource // identity attributes per source (identity.go)
 
 	// class is the device's classification, recomputed when its facts
 	// changed (classDirty), so deviations carry category, medical flag
@@ -166,13 +230,34 @@ func (m *Model) classification(d *device) classify.Result {
 
 // Stats describe the model's size and work.
 type Stats struct {
-	Devices       int    `json:"devices"`
-	Ready         int    `json:"ready"`
-	Edges         int    `json:"edges"`
-	Flows         uint64 `json:"flows"`
-	Deviations    uint64 `json:"deviations"`
-	EdgesDropped  uint64 `json:"edges_dropped"`
-	DevicesDenied uint64 `json:"devices_dropped"`
+	Devices      int    `json:"devices"`
+	Ready        int    `json:"ready"`
+	Edges        int    `json:"edges"`
+	Flows        uint64 `json:"flows"`
+	Observations uint64 `json:"observations"`
+	// AuthFailures counts failed attempts judged; AuthIgnored failures
+	// between two addresses outside the monitored network.
+	AuthFailures uint64 `json:"auth_failures"`
+	AuthIgnored  uint64 `json:"auth_ignored"`
+	Deviations   uint64 `json:"deviations"`
+	// VolumeProfiles counts devices with a learned hourly volume profile
+	// that is judged (enough whole hours learned).
+	VolumeProfiles int    `json:"volume_profiles"`
+	EdgesDropped   uint64 `json:"edges_dropped"`
+	DevicesDenied  uint64 `json:"devices_dropped"`
+	// CausesForgotten counts deviations raised for a device whose set of
+	// raised causes was full: such a cause may be raised again.
+	CausesForgotten uint64 `json:"causes_forgotten"`
+	// IdentitiesDropped counts identity facts not tracked because the
+	// device's identity sources or the serial registry were full.
+	IdentitiesDropped uint64 `json:"identities_dropped"`
+	// FlowsUntracked counts long flows whose running byte totals were
+	// not remembered (table full): their bytes may be counted twice.
+	FlowsUntracked uint64 `json:"flows_untracked"`
+	// MemoryBytes estimates the memory the model holds, MaxDeviceBytes
+	// that of the largest device model.
+	MemoryBytes    int `json:"memory_bytes"`
+	MaxDeviceBytes int `json:"max_device_bytes"`
 }
 
 // Model is the per-device baseline. It is not safe for concurrent use: one
@@ -184,20 +269,38 @@ type Model struct {
 	cfg     Configuration
 	src     events.Source
 	nets    *netclass.Networks
+	zone    *time.Location
 	devices map[string]*device
 	t0      time.Time // earliest flow start seen: the start of learning
 	now     time.Time // newest event time seen
 
-	flows, deviations, edgesDropped, devicesDenied uint64
+	// open holds the byte totals of flows seen in a start or update
+	// event, so that the next event of the flow adds only its difference.
+	open map[string]uint64
+	// serials maps a serial number to the first device that presented it.
+	serials map[string]string
+
+	flows, observations, deviations, edgesDropped, devicesDenied  uint64
+	authFailures, authIgnored, causesForgotten, identitiesDropped uint64
+	flowsUntracked                                                uint64
 }
 
+// maxOpenFlows bounds Model.open.
+const maxOpenFlows = 1 << 16
+
 // NewModel returns an empty model. nets says which addresses
-// are the monitored network; nil means netclass.DefaultLocal.
+// are the monitored network; nil means netclass.DefaultLocal. An invalid
+// Timezone (see Validate) reads hours in UTC.
 func NewModel(cfg Configuration, src events.Source, nets *netclass.Networks) *Model {
 	if nets == nil {
 		nets = netclass.MustNetworks()
 	}
-	return &Model{cfg: cfg, src: src, nets: nets, devices: map[string]*device{}}
+	zone, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		zone = time.UTC
+	}
+	return &Model{cfg: cfg, src: src, nets: nets, zone: zone, devices: map[string]*device{},
+		open: map[string]uint64{}, serials: map[string]string{}}
 }
 
 // LearningEnd is the end of the global learning window, zero before the
@@ -211,13 +314,22 @@ func (m *Model) LearningEnd() time.Time {
 
 // Stats returns the model's counters.
 func (m *Model) Stats() Stats {
-	s := Stats{Devices: len(m.devices), Flows: m.flows, Deviations: m.deviations,
-		EdgesDropped: m.edgesDropped, DevicesDenied: m.devicesDenied}
+	s := Stats{Devices: len(m.devices), Flows: m.flows, Observations: m.observations,
+		AuthFailures: m.authFailures, AuthIgnored: m.authIgnored, Deviations: m.deviations,
+		EdgesDropped: m.edgesDropped, DevicesDenied: m.devicesDenied, CausesForgotten: m.causesForgotten,
+		IdentitiesDropped: m.identitiesDropped, FlowsUntracked: m.flowsUntracked}
+	s.MemoryBytes = len(m.open)*(mapEntryBytes+32) + len(m.serials)*(mapEntryBytes+48)
 	for _, d := range m.devices {
 		s.Edges += len(d.edges) + len(d.services)
 		if m.ready(d, m.latest()) {
 			s.Ready++
 		}
+		if d.vol.learned && d.vol.samples >= m.cfg.VolumeMinHours {
+			s.VolumeProfiles++
+		}
+		b := d.memory()
+		s.MemoryBytes += b
+		s.MaxDeviceBytes = max(s.MaxDeviceBytes, b)
 	}
 	return s
 }
@@ -226,20 +338,39 @@ func (m *Model) Stats() Stats {
 func (m *Model) latest() time.Time { return m.now }
 
 // ObserveAttribute records a device attribute so that deviations carry an
-// up-to-date snapshot of the device.
-func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) {
+// up-to-date snapshot of the device, and returns the deviations the fact
+// caused (insecure_protocol, identity_change; see identity.go).
+func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.Event[events.Deviation] {
 	o := ev.Body
+	m.observations++
+	m.advance(ev.Time)
 	d := m.device(o.Device, o.MAC, o.VLAN, ev.Time)
 	if d == nil {
-		return
+		return nil
 	}
 	if o.Attribute == "ip" {
 		d.addIP(o.Value)
-		return
+		return nil
+	}
+	if addr, err := netip.ParseAddr(o.IP); err == nil && m.nets.IsLocal(addr) {
+		d.addIP(o.IP) // the address the fact was seen with, as a flow's
 	}
 	if d.attrs[o.Attribute] != o.Value {
 		d.attrs[o.Attribute] = o.Value
 		d.classDirty = true
+	}
+	var out []events.Event[events.Deviation]
+	m.judgeAttribute(d, ev, func(dv events.Deviation) {
+		m.deviations++
+		out = append(out, events.MustEvent(ev.Time, m.src, dv))
+	})
+	return out
+}
+
+// advance moves the model's clock to t if t is newer.
+func (m *Model) advance(t time.Time) {
+	if t.After(m.now) {
+		m.now = t
 	}
 }
 
@@ -248,9 +379,7 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) {
 func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.Deviation] {
 	f := ev.Body
 	m.flows++
-	if ev.Time.After(m.now) {
-		m.now = ev.Time
-	}
+	m.advance(ev.Time)
 	if m.t0.IsZero() || f.Start.Before(m.t0) {
 		m.t0 = f.Start
 	}
@@ -263,6 +392,18 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 	orig := m.local(f.Orig, f.VLAN, f.Start, emit, ev.Body.FlowID)
 	resp := m.local(f.Resp, f.VLAN, f.Start, emit, ev.Body.FlowID)
 
+	// Bytes count for the ends that are devices here (no flow is
+	// remembered when neither is).
+	if orig != nil || resp != nil {
+		if bytes := m.flowBytes(f); bytes > 0 {
+			if orig != nil {
+				m.volume(orig, ev.Time, bytes, f, f.Resp, "outbound", emit)
+			}
+			if resp != nil && resp != orig {
+				m.volume(resp, ev.Time, bytes, f, f.Orig, "inbound", emit)
+			}
+		}
+	}
 	if orig != nil {
 		orig.flows++
 	}
@@ -273,11 +414,12 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 		return out
 	}
 	if orig != nil {
-		m.outbound(orig, f, emit)
+		m.outbound(orig, resp, f, emit)
+		m.hours(orig, f, emit)
 	}
 	if resp != nil {
 		resp.flows++
-		m.inbound(resp, f, emit)
+		m.inbound(resp, orig, f, emit)
 	}
 	return out
 }
@@ -285,26 +427,30 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 // local returns the model of an endpoint that is a device on the monitored
 // network, creating it, or nil for remote and group addresses.
 func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(events.Deviation), flowID string) *device {
-	addr, err := netip.ParseAddr(ep.IP)
-	if err != nil || !m.nets.IsLocal(addr) || netclass.IsGroupMAC(ep.MAC) {
+	if !m.isLocal(ep) {
 		return nil
 	}
 	key := events.DeviceKey(ep.MAC, ep.IP, vlan)
-	_, known := m.devices[key]
 	d := m.device(key, ep.MAC, vlan, at)
 	if d == nil {
 		return nil
 	}
 	d.addIP(ep.IP)
-	if !known && !m.LearningEnd().IsZero() && !at.Before(m.LearningEnd()) {
-		emit(events.Deviation{
-			Type:     events.DeviationNewDevice,
-			Device:   m.snapshot(d),
-			Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window.", d.label(), ep.IP),
-			Baseline: m.context(d, at),
-			Evidence: []string{flowID},
-		})
-		d.reported["new_device"] = struct{}{}
+	// A device is new when it was first seen (in any event: an
+	// observation or an authentication attempt often precedes the end of
+	// its first flow) after the learning window; it is reported with its
+	// first flow.
+	if !d.inFlow {
+		d.inFlow = true
+		if end := m.LearningEnd(); !end.IsZero() && !d.firstSeen.Before(end) {
+			m.raise(d, "new_device", events.Deviation{
+				Type:     events.DeviationNewDevice,
+				Device:   m.snapshot(d),
+				Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window.", d.label(), ep.IP),
+				Baseline: m.context(d, at),
+				Evidence: []string{flowID},
+			}, emit)
+		}
 	}
 	return d
 }
@@ -338,14 +484,20 @@ func (m *Model) learnEnd(d *device) time.Time {
 
 func (m *Model) ready(d *device, at time.Time) bool { return !at.Before(m.learnEnd(d)) }
 
-func (m *Model) context(d *device, at time.Time) events.BaselineContext {
-	start := m.t0
+// learnStart is when the device's learning started: the global window's
+// start (the sensor watched the network from then on, so a device not yet
+// seen was observed idle), or its first sighting after the global window.
+func (m *Model) learnStart(d *device) time.Time {
 	if !d.firstSeen.Before(m.LearningEnd()) {
-		start = d.firstSeen
+		return d.firstSeen
 	}
+	return m.t0
+}
+
+func (m *Model) context(d *device, at time.Time) events.BaselineContext {
 	return events.BaselineContext{
 		Ready:         m.ready(d, at),
-		LearningStart: start,
+		LearningStart: m.learnStart(d),
 		LearningEnd:   m.learnEnd(d),
 		Observations:  d.flows,
 		KnownPeers:    len(d.peers),
@@ -353,7 +505,16 @@ func (m *Model) context(d *device, at time.Time) events.BaselineContext {
 	}
 }
 
-func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) {
+// peerCategory is the classification of a peer device, "" when it is not
+// a modelled device or not classified.
+func (m *Model) peerCategory(p *device) string {
+	if p == nil {
+		return ""
+	}
+	return m.classification(p).Category
+}
+
+func (m *Model) outbound(d, peerDev *device, f events.Flow, emit func(events.Deviation)) {
 	peer := f.Resp.IP
 	ek := edgeKey{peer: peer, transport: f.Transport, port: f.Resp.Port}
 	if !m.ready(d, f.Start) {
@@ -364,7 +525,7 @@ func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) 
 	_, peerKnown := d.peers[peer]
 	dv := events.Deviation{
 		Device: m.snapshot(d), Direction: "outbound", Peer: &events.Endpoint{MAC: f.Resp.MAC, IP: peer, Port: f.Resp.Port},
-		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
+		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto, PeerCategory: m.peerCategory(peerDev),
 		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
 	}
 	addr, _ := netip.ParseAddr(peer)
@@ -388,7 +549,7 @@ func (m *Model) outbound(d *device, f events.Flow, emit func(events.Deviation)) 
 	}
 }
 
-func (m *Model) inbound(d *device, f events.Flow, emit func(events.Deviation)) {
+func (m *Model) inbound(d, peerDev *device, f events.Flow, emit func(events.Deviation)) {
 	sk := serviceKey{transport: f.Transport, port: f.Resp.Port}
 	if f.Transport != "tcp" && f.Transport != "udp" {
 		return
@@ -414,7 +575,7 @@ func (m *Model) inbound(d *device, f events.Flow, emit func(events.Deviation)) {
 	m.raise(d, fmt.Sprintf("service|%s|%d", f.Transport, f.Resp.Port), events.Deviation{
 		Type: events.DeviationNewPort, Device: m.snapshot(d), Direction: "inbound",
 		Peer:      &events.Endpoint{MAC: f.Orig.MAC, IP: f.Orig.IP},
-		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto,
+		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto, PeerCategory: m.peerCategory(peerDev),
 		Summary:  fmt.Sprintf("%s answered on new service port %s/%d (client %s).", d.label(), f.Transport, f.Resp.Port, f.Orig.IP),
 		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
 	}, emit)
@@ -438,12 +599,19 @@ func (m *Model) learnEdge(d *device, ek edgeKey, proto string) {
 	d.peers[ek.peer] = struct{}{}
 }
 
-// raise emits a deviation once per device and key.
+// raise emits a deviation once per device and key. Past
+// MaxEdgesPerDevice remembered keys a new cause is still raised but not
+// remembered (counted), so it may be raised again: a repeat is better
+// than a loss.
 func (m *Model) raise(d *device, key string, dv events.Deviation, emit func(events.Deviation)) {
 	if _, done := d.reported[key]; done {
 		return
 	}
-	d.reported[key] = struct{}{}
+	if len(d.reported) < m.cfg.MaxEdgesPerDevice {
+		d.reported[key] = struct{}{}
+	} else {
+		m.causesForgotten++
+	}
 	emit(dv)
 }
 
@@ -463,12 +631,15 @@ func (m *Model) scanCheck(d *device, f events.Flow, emit func(events.Deviation))
 		d.scanTargets = map[target]struct{}{}
 		d.scanRaised = false
 	}
+	if d.scanRaised {
+		return // raised for this window: no need to remember more targets
+	}
 	t := target{peer: f.Resp.IP, port: f.Resp.Port}
 	if _, ok := d.scanTargets[t]; ok {
 		return
 	}
 	d.scanTargets[t] = struct{}{}
-	if d.scanRaised || len(d.scanTargets) < m.cfg.ScanThreshold {
+	if len(d.scanTargets) < m.cfg.ScanThreshold {
 		return
 	}
 	d.scanRaised = true
@@ -499,12 +670,44 @@ func (m *Model) deviationsScan(d *device, f events.Flow, emit func(events.Deviat
 
 func (d *device) size() int { return len(d.edges) + len(d.services) }
 
+// mapEntryBytes estimates the overhead of one map entry beyond its key
+// and value.
+const mapEntryBytes = 48
+
+// memory estimates the bytes a device model holds (see README.md for the
+// bounds).
+func (d *device) memory() int {
+	n := int(unsafe.Sizeof(*d)) + len(d.key) + len(d.mac) + len(d.ips)*32
+	for k, v := range d.attrs {
+		n += mapEntryBytes + 32 + len(k) + len(v)
+	}
+	n += len(d.peers) * (mapEntryBytes + 32)
+	n += len(d.edges) * (mapEntryBytes + int(unsafe.Sizeof(edgeKey{})) + 32)
+	n += len(d.services) * (mapEntryBytes + int(unsafe.Sizeof(serviceKey{})) + 16)
+	for k := range d.reported {
+		n += mapEntryBytes + 16 + len(k)
+	}
+	n += len(d.scanTargets) * (mapEntryBytes + int(unsafe.Sizeof(target{})))
+	if d.vol.hist != nil {
+		n += int(unsafe.Sizeof(*d.vol.hist))
+	}
+	if d.auth != nil {
+		n += int(unsafe.Sizeof(*d.auth)) + cap(d.auth.ring)*(int(unsafe.Sizeof(authFailure{}))+48)
+	}
+	n += cap(d.identities) * (int(unsafe.Sizeof(identSource{})) + 32)
+	return n
+}
+
+// maxIPsPerDevice bounds the addresses remembered per device (a router's
+// MAC carries every address behind it).
+const maxIPsPerDevice = 32
+
 func (d *device) addIP(ip string) {
 	if ip == "" {
 		return
 	}
 	i, found := slices.BinarySearch(d.ips, ip)
-	if !found {
+	if !found && len(d.ips) < maxIPsPerDevice {
 		d.ips = slices.Insert(d.ips, i, ip)
 	}
 }
@@ -554,8 +757,15 @@ func established(f events.Flow) bool {
 func (m *Model) Devices() []Readiness {
 	out := make([]Readiness, 0, len(m.devices))
 	for _, d := range m.devices {
-		out = append(out, Readiness{Key: d.key, FirstSeen: d.firstSeen, LearningEnd: m.learnEnd(d),
-			Flows: d.flows, Peers: len(d.peers), Edges: len(d.edges), Services: len(d.services), Saturated: d.full})
+		r := Readiness{Key: d.key, FirstSeen: d.firstSeen, LearningEnd: m.learnEnd(d),
+			Flows: d.flows, Peers: len(d.peers), Edges: len(d.edges), Services: len(d.services), Saturated: d.full,
+			VolumeHours: d.vol.samples, HourlyP95Bytes: d.vol.p95, MemoryBytes: d.memory()}
+		for h := range 24 {
+			if d.activeHours&(1<<h) != 0 {
+				r.ActiveHours = append(r.ActiveHours, h)
+			}
+		}
+		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Readiness) int { return cmp.Compare(a.Key, b.Key) })
 	return out
@@ -571,4 +781,12 @@ type Readiness struct {
 	Edges       int       `json:"edges"`
 	Services    int       `json:"services"`
 	Saturated   bool      `json:"saturated,omitempty"`
+	// VolumeHours and HourlyP95Bytes are the learned volume profile (zero
+	// until learning ends); ActiveHours the hours of the day in which the
+	// device originated traffic while learning.
+	VolumeHours    int    `json:"volume_hours,omitempty"`
+	HourlyP95Bytes uint64 `json:"hourly_p95_bytes,omitempty"`
+	ActiveHours    []int  `json:"active_hours,omitempty"`
+	// MemoryBytes estimates the memory of the device's model.
+	MemoryBytes int `json:"memory_bytes"`
 }

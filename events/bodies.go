@@ -222,6 +222,35 @@ const (
 	DeviationNewProtocol DeviationType = "new_protocol"
 	DeviationInternet    DeviationType = "internet"
 	DeviationScan        DeviationType = "scan"
+	// DeviationVolumeSpike: the bytes a device moved in one clock hour
+	// exceed its learned hourly profile (Baseline.Metric
+	// "bytes_per_hour").
+	DeviationVolumeSpike DeviationType = "volume_spike"
+	// DeviationOffHours: the device originated traffic in an hour of the
+	// day in which it was never active while learning.
+	DeviationOffHours DeviationType = "off_hours"
+	// DeviationAuthFailures: a burst of failed authentication attempts
+	// from one client (Baseline.Metric "auth_failures").
+	DeviationAuthFailures DeviationType = "auth_failures"
+	// DeviationInsecureProtocol: the device was first seen using an
+	// insecure protocol or a cleartext credential (Attribute and Value).
+	DeviationInsecureProtocol DeviationType = "insecure_protocol"
+	// DeviationIdentityChange: an identity attribute of the device
+	// (firmware, software or hardware version, model, serial, vendor)
+	// changed, or it presented another device's serial number.
+	DeviationIdentityChange DeviationType = "identity_change"
+)
+
+// Kinds of identity_change (Deviation.Change).
+const (
+	IdentityUpgrade   = "upgrade"
+	IdentityDowngrade = "downgrade"
+	// IdentityChanged is a change of an attribute that is not a version,
+	// or between versions that do not compare.
+	IdentityChanged = "changed"
+	// IdentityConflict is a serial number already presented by another
+	// device (a clone, a spoof, or one device with two interfaces).
+	IdentityConflict = "conflict"
 )
 
 // BaselineContext says how much the baseline knew when it judged.
@@ -236,6 +265,22 @@ type BaselineContext struct {
 	// KnownPeers and KnownPorts are the sizes of the learned sets.
 	KnownPeers int `json:"known_peers"`
 	KnownPorts int `json:"known_ports"`
+	// Metric names what a statistical deviation measured
+	// ("bytes_per_hour", "auth_failures"); Observed is its value, Learned
+	// the learned reference (for bytes_per_hour the 95th percentile of the
+	// learned hours), Threshold the value Observed had to exceed, Ratio
+	// Observed/Learned (absent when nothing was learned) and Samples how
+	// many values the learned figure rests on (hours).
+	Metric    string  `json:"metric,omitempty"`
+	Observed  float64 `json:"observed,omitempty"`
+	Learned   float64 `json:"learned,omitempty"`
+	Threshold float64 `json:"threshold,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty"`
+	Samples   int     `json:"samples,omitempty"`
+	// ActiveHours lists the hours of the day (0-23, in the baseline's time
+	// zone) in which the device originated traffic while learning
+	// (off_hours).
+	ActiveHours []int `json:"active_hours,omitempty"`
 }
 
 // Deviation is a departure from what a device normally does.
@@ -251,13 +296,28 @@ type Deviation struct {
 	// Port is the server port of the edge.
 	Port     uint16 `json:"port,omitempty"`
 	AppProto string `json:"app_proto,omitempty"`
-	// Count is how many distinct peers or ports a scan touched, or how many
-	// flows a deviation summarises.
+	// PeerCategory is the classification of the peer when it is a device
+	// of the monitored network the baseline classified (DICOM and HL7
+	// policies compare both ends).
+	PeerCategory string `json:"peer_category,omitempty"`
+	// Attribute and Value are the fact behind an insecure_protocol or
+	// identity_change deviation (for off_hours: "hour_of_day" and the
+	// hour, 0-23); Previous is the value before an identity change, and
+	// Change says what kind it was: upgrade, downgrade, changed or
+	// conflict.
+	Attribute string `json:"attribute,omitempty"`
+	Value     string `json:"value,omitempty"`
+	Previous  string `json:"previous,omitempty"`
+	Change    string `json:"change,omitempty"`
+	// Count is how many distinct peers or ports a scan touched, how many
+	// failed attempts an auth_failures burst holds, or how many flows a
+	// deviation summarises.
 	Count int `json:"count,omitempty"`
 	// Summary is one human sentence.
 	Summary  string          `json:"summary"`
 	Baseline BaselineContext `json:"baseline"`
-	// Evidence lists the flow IDs behind the deviation.
+	// Evidence lists the flow IDs behind the deviation (for a fact
+	// observed outside any flow, the observation's event ID).
 	Evidence []string `json:"evidence,omitempty"`
 }
 

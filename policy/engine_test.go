@@ -86,6 +86,45 @@ func TestEvaluateShippedLibrary(t *testing.T) {
 			name: "unknown deviation type",
 			ev:   deviation("firmware_change", workstation),
 		},
+		{
+			name: "firmware downgrade of a medical device",
+			ev: deviation(events.DeviationIdentityChange, pump, func(d *events.Deviation) {
+				d.Attribute, d.Previous, d.Value, d.Change, d.AppProto = "firmware_version", "3.2.0", "2.9.1", events.IdentityDowngrade, "snmp"
+			}),
+			alerts: []want{{"firmware_downgrade", "critical", "pump-17 firmware version downgraded from 3.2.0 to 2.9.1"}},
+		},
+		{
+			name: "cleartext credential",
+			ev: deviation(events.DeviationInsecureProtocol, workstation, func(d *events.Deviation) {
+				d.Attribute, d.Value, d.AppProto = "cleartext_credential", "telnet login", "telnet"
+			}),
+			alerts: []want{{"cleartext_administration", "high", "ws-radiology-3 sent or accepted a cleartext credential (telnet login)"}},
+		},
+		{
+			name: "authentication failure burst",
+			ev: deviation(events.DeviationAuthFailures, workstation, withPeer("10.20.0.102", 23), func(d *events.Deviation) {
+				d.AppProto, d.Count, d.Transport = "telnet", 20, ""
+				d.Baseline.Metric, d.Baseline.Observed, d.Baseline.Threshold = "auth_failures", 20, 20
+			}),
+			alerts: []want{{"authentication_failure_burst", "high", "ws-radiology-3 failed 20 telnet logins against 10.20.0.102:23"}},
+		},
+		{
+			name: "DICOM from a workstation to a PACS",
+			ev: deviation(events.DeviationNewPeer, workstation, withPeer("10.30.0.5", 104), func(d *events.Deviation) {
+				d.AppProto, d.PeerCategory = "dicom", "pacs"
+			}),
+			alerts: []want{
+				{"dicom_outside_pacs", "high", "ws-radiology-3 exchanged DICOM with 10.30.0.5:104 outside the imaging network"},
+				{"new_peer", "medium", "ws-radiology-3 talked to new peer 10.30.0.5:104"},
+			},
+		},
+		{
+			name: "volume spike",
+			ev: deviation(events.DeviationVolumeSpike, pump, withPeer("10.1.2.50", 443), func(d *events.Deviation) {
+				d.Baseline.Metric, d.Baseline.Observed, d.Baseline.Learned, d.Baseline.Ratio = "bytes_per_hour", 52428800, 1048576, 50
+			}),
+			alerts: []want{{"volume_spike", "high", "pump-17 moved 50 MiB in one hour (50x its learned 95th percentile)"}},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

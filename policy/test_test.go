@@ -93,7 +93,7 @@ func TestReadmeExample(t *testing.T) {
 	}
 	dir := writePolicies(t, map[string]string{"pacs_only.rego": blocks[0][1], "pacs_only_test.rego": blocks[1][1]})
 	for _, builtin := range []bool{false, true} {
-		results, err := Test(context.Background(), TestOptions{Builtin: builtin, Dirs: []string{dir}, Filter: "pacs"})
+		results, err := Test(context.Background(), TestOptions{Builtin: builtin, Dirs: []string{dir}, Filter: "pacs_only"})
 		if err != nil {
 			t.Fatal(err)
 		}

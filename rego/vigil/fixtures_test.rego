@@ -22,6 +22,43 @@ pump := {
 	"attributes": {"hostname": "pump-17", "category": "infusion_pump"},
 }
 
+# ventilator is a life-sustaining device, classified as the baseline
+# classifies (category, medical and criticality on the snapshot).
+ventilator := {
+	"key": "mac:00:aa:bb:cc:dd:07/20",
+	"mac": "00:aa:bb:cc:dd:07",
+	"ips": ["10.20.0.27"],
+	"vlan": 20,
+	"attributes": {"hostname": "vent-icu-7"},
+	"category": "ventilator",
+	"medical": true,
+	"criticality": "life_sustaining",
+}
+
+# ct is a CT scanner (an imaging modality).
+ct := {
+	"key": "mac:44:4b:5d:21:7c:03/30",
+	"mac": "44:4b:5d:21:7c:03",
+	"ips": ["10.30.0.10"],
+	"vlan": 30,
+	"attributes": {"hostname": "ct-scanner-1"},
+	"category": "imaging_ct",
+	"medical": true,
+	"criticality": "patient_connected",
+}
+
+# pacs is the image archive, at 10.30.0.5.
+pacs := {
+	"key": "mac:d4:ae:52:8a:10:11/30",
+	"mac": "d4:ae:52:8a:10:11",
+	"ips": ["10.30.0.5"],
+	"vlan": 30,
+	"attributes": {"hostname": "pacs-main"},
+	"category": "pacs",
+	"medical": true,
+	"criticality": "clinical_support",
+}
+
 # unknown is a device the inventory has not classified.
 unknown := {
 	"key": "mac:00:de:ad:be:ef:00/10",

@@ -134,3 +134,53 @@ deviation(type) if {
 	input.kind == "deviation"
 	input.body.type == type
 }
+
+# deviation_in(types) is true when input is a deviation of one of types (a
+# set).
+deviation_in(types) if {
+	input.kind == "deviation"
+	input.body.type in types
+}
+
+# category(device) is the device's classification, else the category a
+# site set as an attribute, else "".
+category(device) := device.category if {
+	device.category != ""
+} else := device.attributes.category if {
+	device.attributes.category != ""
+} else := ""
+
+# listed(ip, entries) is true when ip equals one of entries or falls in
+# one of them (entries are addresses or CIDRs, as in settings.pacs).
+listed(ip, entries) if {
+	ip != ""
+	some e in entries
+	e == ip
+}
+
+listed(ip, entries) if {
+	ip != ""
+	some e in entries
+	contains(e, "/")
+	net.cidr_contains(e, ip)
+}
+
+# device_listed(device, entries) is true when one of the device's
+# addresses is listed in entries.
+device_listed(device, entries) if {
+	some ip in device.ips
+	listed(ip, entries)
+}
+
+# bytes_text(n) writes a byte count for a human ("12.5 MiB").
+bytes_text(n) := sprintf("%v GiB", [round((n * 10) / 1073741824) / 10]) if {
+	n >= 1073741824
+} else := sprintf("%v MiB", [round((n * 10) / 1048576) / 10]) if {
+	n >= 1048576
+} else := sprintf("%v KiB", [round((n * 10) / 1024) / 10]) if {
+	n >= 1024
+} else := sprintf("%v B", [n])
+
+# mitre(ids) are alert tags for MITRE ATT&CK (for ICS) technique IDs:
+# "mitre:T0886", ...
+mitre(ids) := [sprintf("mitre:%s", [id]) | some id in ids]

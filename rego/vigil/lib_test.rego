@@ -39,3 +39,28 @@ test_internet_allowed if {
 	not lib.internet_allowed("192.0.2.100") with data.vigil.settings as {"internet_allow": ["192.0.2.0/28"]}
 	not lib.internet_allowed("192.0.2.10")
 }
+
+test_category if {
+	lib.category(fixtures.ct) == "imaging_ct"
+	lib.category(fixtures.device) == "workstation"
+	lib.category(fixtures.unknown) == ""
+}
+
+test_listed if {
+	lib.listed("10.30.0.5", ["10.30.0.5"])
+	lib.listed("10.30.0.9", ["10.30.0.0/24"])
+	not lib.listed("10.31.0.9", ["10.30.0.0/24", "10.30.0.5"])
+	not lib.listed("", ["10.30.0.0/24"])
+	lib.device_listed(fixtures.pacs, ["10.30.0.5"])
+	not lib.device_listed(fixtures.unknown, ["10.30.0.5"])
+}
+
+test_bytes_text if {
+	lib.bytes_text(512) == "512 B"
+	lib.bytes_text(1536) == "1.5 KiB"
+	lib.bytes_text(12 * 1048576) == "12 MiB"
+	lib.bytes_text(2621440) == "2.5 MiB"
+	lib.bytes_text(3 * 1073741824) == "3 GiB"
+}
+
+test_mitre if lib.mitre(["T0886", "T0859"]) == ["mitre:T0886", "mitre:T0859"]

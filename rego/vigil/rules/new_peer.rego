@@ -1,5 +1,6 @@
 # Package vigil.rules.new_peer raises an alert when a device talks to a peer
-# its baseline has never seen.
+# its baseline has never seen. Life-sustaining devices get the
+# life_sustaining_new_peer alert instead (vigil.rules.life_sustaining).
 package vigil.rules.new_peer
 
 import data.vigil.lib
@@ -13,4 +14,7 @@ alerts contains {
 	]),
 	"description": sprintf("%s %s", [input.body.summary, lib.baseline_note]),
 	"tags": array.concat(["baseline"], lib.medical_tags),
-} if lib.deviation("new_peer")
+} if {
+	lib.deviation("new_peer")
+	not lib.keeps_patient_alive(input.body.device)
+}

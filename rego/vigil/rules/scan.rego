@@ -15,5 +15,7 @@ alerts contains {
 		object.get(input.body, "count", 0),
 	]),
 	"description": sprintf("%s %s", [input.body.summary, lib.baseline_note]),
-	"tags": array.concat(["discovery", "mitre:T1046"], lib.medical_tags),
+	# Network Service Discovery (ATT&CK T1046), Remote System Discovery
+	# (ATT&CK for ICS T0846).
+	"tags": array.concat(["discovery", "mitre:T1046", "mitre:T0846"], lib.medical_tags),
 } if lib.deviation("scan")

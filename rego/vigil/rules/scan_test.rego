@@ -9,6 +9,7 @@ test_scan_is_high if {
 	a.severity == "high"
 	a.title == "ws-radiology-3 scanned 254 hosts or ports"
 	"mitre:T1046" in a.tags
+	"mitre:T0846" in a.tags
 }
 
 test_medical_scan_is_critical if {
