@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // hospital time zones work on hosts without zone files
 )
 
 func main() {
