@@ -1,6 +1,9 @@
-// Package dpitest runs dissectors over capture files through the real
-// sensor pipeline (decoder, flow table, identifiers, stream reassembly),
-// for dissector tests.
+// Package dpitest is the test support of dissectors. Run runs them over
+// capture files through the real sensor pipeline (decoder, flow table,
+// identifiers, stream reassembly); Feeder feeds a stream dissector as that
+// pipeline does, segment by segment; Payloads and Frames read fuzz seeds
+// and frames from captures; Facts and Summary reduce observations to what
+// tests compare.
 package dpitest
 
 import (

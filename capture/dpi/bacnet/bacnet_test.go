@@ -1,13 +1,9 @@
 package bacnet
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -411,7 +407,7 @@ func TestZeekOracle(t *testing.T) {
 	}
 	base := "cisagov_icsnpp-bacnet/testing/baseline/analyzer.basic/"
 	want := map[[3]string]bool{}
-	for _, f := range zeekLog(t, base+"bacnet_property.log") {
+	for _, f := range dpitest.ZeekLog(t, testshared.Pcap(t, base+"bacnet_property.log")) {
 		if f["pdu_service"] == "read-property-ack" && f["object_type"] == "device" {
 			attr, ok := attrs[f["property"]]
 			if !ok {
@@ -420,7 +416,7 @@ func TestZeekOracle(t *testing.T) {
 			want[[3]string{f["source_h"], attr, f["value"]}] = true
 		}
 	}
-	for _, f := range zeekLog(t, base+"bacnet_discovery.log") {
+	for _, f := range dpitest.ZeekLog(t, testshared.Pcap(t, base+"bacnet_discovery.log")) {
 		if f["pdu_service"] == "i-am" {
 			want[[3]string{f["source_h"], dpi.AttrBACnetDeviceInstance, f["instance_number"]}] = true
 		}
@@ -448,40 +444,6 @@ func TestZeekOracle(t *testing.T) {
 	}
 }
 
-// zeekLog reads a Zeek TSV log of the shared corpus into field maps.
-func zeekLog(t *testing.T, rel string) []map[string]string {
-	t.Helper()
-	f, err := os.Open(testshared.Pcap(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var fields []string
-	var out []map[string]string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := s.Text()
-		if rest, ok := strings.CutPrefix(line, "#fields\t"); ok {
-			fields = strings.Split(rest, "\t")
-			continue
-		}
-		if strings.HasPrefix(line, "#") || fields == nil {
-			continue
-		}
-		m := map[string]string{}
-		for i, v := range strings.Split(line, "\t") {
-			if i < len(fields) {
-				m[fields[i]] = v
-			}
-		}
-		out = append(out, m)
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func FuzzDissect(f *testing.F) {
 	// Seeds: UDP payloads of bacnet_test.pcap frames 4, 8 and 14 (UCS-2
 	// ReadProperty-ACKs), BACnet-BBMD-on-same-subnet.cap frame 8 (a
@@ -495,11 +457,7 @@ func FuzzDissect(f *testing.F) {
 		"8104001ec0a80012bac00120ffff00ff1000c4020000122205c491032112",
 		"810a002e0120000d013dff30d10c0c0200006f19463e75150053696d706c65204241436e6574205365727665723f",
 	} {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(dpitest.MustHex(f, h))
 	}
 	f.Add(bvlc(0x0b, local(iAmAPDU(500, 5))))
 	f.Add(bvlc(0x0a, local(rpmACK(8, 40, rpmResult{propVendorName, charStr(0, []byte("Delta"))}, rpmResult{propModelName, nil}))))
@@ -509,10 +467,6 @@ func FuzzDissect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out dpi.Output
 		_ = d.Dissect(packet(b), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value of %d bytes", len(o.Value))
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

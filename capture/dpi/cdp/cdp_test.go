@@ -2,7 +2,6 @@ package cdp
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -18,18 +17,12 @@ import (
 // lines, each checked against the device key.
 func facts(t testing.TB, obs []events.Observation) []string {
 	t.Helper()
-	var out []string
 	for _, o := range obs {
 		if o.Device != events.DeviceKey(o.MAC, "", o.VLAN) || o.Protocol != Protocol || o.IP != "" {
 			t.Errorf("observation badly keyed: %+v", o)
 		}
-		s := fmt.Sprintf("%s %s=%s", o.MAC, o.Attribute, o.Value)
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
 	}
-	slices.Sort(out)
-	return out
+	return dpitest.Summary(obs, func(o events.Observation) string { return o.MAC })
 }
 
 // The expected values were read with
@@ -105,20 +98,11 @@ var captures = []struct {
 func TestCaptures(t *testing.T) {
 	for _, c := range captures {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			d := New()
-			var out dpi.Output
-			n := 0
-			for _, f := range readFrames(t, testshared.Pcap(t, c.file)) {
-				if !d.Match(&f) {
-					continue
+			out, errs := dpitest.DissectFrames(t, New(), dpitest.Frames(t, testshared.Pcap(t, c.file)))
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("frame %d: %v", i+1, err)
 				}
-				n++
-				if err := d.DissectFrame(&f, &out); err != nil {
-					t.Errorf("frame %d: %v", n, err)
-				}
-			}
-			if n == 0 {
-				t.Fatal("no CDP frame matched")
 			}
 			if diff := cmp.Diff(c.want, facts(t, out.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
@@ -141,7 +125,7 @@ func TestPipeline(t *testing.T) {
 }
 
 func TestObservation(t *testing.T) {
-	frames := readFrames(t, testshared.Pcap(t, "zeek_zeek/testing/btest/Traces/cdp-v1.pcap"))
+	frames := dpitest.Frames(t, testshared.Pcap(t, "zeek_zeek/testing/btest/Traces/cdp-v1.pcap"))
 	f := frames[0]
 	f.VLAN = 3
 	var out dpi.Output
@@ -210,7 +194,7 @@ func TestVersion(t *testing.T) {
 
 func FuzzDissectFrame(f *testing.F) {
 	for _, c := range captures {
-		for _, fr := range readFrames(f, testshared.Pcap(f, c.file)) {
+		for _, fr := range dpitest.Frames(f, testshared.Pcap(f, c.file)) {
 			if fr.SNAPPID == SNAPPID {
 				f.Add(fr.Payload)
 			}
@@ -220,10 +204,6 @@ func FuzzDissectFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out dpi.Output
 		_ = d.DissectFrame(&dpi.Frame{SrcMAC: [6]byte{2, 0, 0, 0, 0, 1}, SNAPOrg: SNAPOrg, SNAPPID: SNAPPID, Payload: b}, &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

@@ -3,10 +3,8 @@ package dhcp6
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,18 +18,12 @@ import (
 // lines.
 func facts(t testing.TB, obs []events.Observation) []string {
 	t.Helper()
-	var out []string
 	for _, o := range obs {
 		if o.Device != events.DeviceKey(o.MAC, "", o.VLAN) || o.Protocol != Protocol || len(o.Value) > dpi.MaxValue {
 			t.Errorf("bad observation %+v", o)
 		}
-		s := fmt.Sprintf("%s %s=%s", o.MAC, o.Attribute, o.Value)
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
 	}
-	slices.Sort(out)
-	return out
+	return dpitest.Summary(obs, func(o events.Observation) string { return o.MAC })
 }
 
 // The expected values were read with
@@ -249,7 +241,7 @@ func TestHelpers(t *testing.T) {
 
 func FuzzDissect(f *testing.F) {
 	for _, c := range captures {
-		for _, b := range readPayloads(f, testshared.Pcap(f, c.file)) {
+		for _, b := range dpitest.Payloads(f, testshared.Pcap(f, c.file), dpitest.Filter{Transport: dpi.UDP}) {
 			f.Add(b)
 		}
 	}
@@ -257,10 +249,6 @@ func FuzzDissect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out dpi.Output
 		_ = d.Dissect(&dpi.Packet{HasMAC: true, SrcMAC: clientMAC, DstMAC: relayMAC, Payload: b}, &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

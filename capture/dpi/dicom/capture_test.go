@@ -278,28 +278,22 @@ func TestNoPatientData(t *testing.T) {
 func TestSegmentedCaptures(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.pcap")
 	for _, file := range files {
-		segs := segments(t, file)
+		segs := dpitest.Segments(t, file)
 		whole := replay(t, segs)
-		if whole.err != nil {
-			t.Fatalf("%s: %v", file, whole.err)
+		if whole.Err != nil {
+			t.Fatalf("%s: %v", file, whole.Err)
 		}
 		for _, size := range []int{1, 5, 1448} {
-			var cut []segment
-			for _, s := range segs {
-				for b := s.payload; len(b) > 0; {
-					k := min(size, len(b))
-					cut = append(cut, segment{s.fromOrig, b[:k]})
-					b = b[k:]
-				}
+			f := newFeeder(t, segs[0].FromOrig)
+			f.Play(segs, func(int) int { return size })
+			f.End()
+			if f.Err != nil {
+				t.Errorf("%s in %d-byte segments: %v", file, size, f.Err)
 			}
-			f := replay(t, cut)
-			if f.err != nil {
-				t.Errorf("%s in %d-byte segments: %v", file, size, f.err)
-			}
-			if diff := cmp.Diff(obsLines(whole.out.Observations), obsLines(f.out.Observations)); diff != "" {
+			if diff := cmp.Diff(obsLines(whole.Out.Observations), obsLines(f.Out.Observations)); diff != "" {
 				t.Errorf("%s in %d-byte segments: observations (-whole +cut):\n%s", file, size, diff)
 			}
-			if diff := cmp.Diff(whole.counters(), f.counters()); diff != "" {
+			if diff := cmp.Diff(whole.Counters(), f.Counters()); diff != "" {
 				t.Errorf("%s in %d-byte segments: counters (-whole +cut):\n%s", file, size, diff)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
@@ -52,19 +53,18 @@ var release = pdu(pduReleaseRQ, make([]byte, 4))
 var releaseRP = pdu(pduReleaseRP, make([]byte, 4))
 
 // converse feeds a whole association in segments of size bytes.
-func converse(t *testing.T, ts string, obj []byte, size int) *feeder {
+func converse(t *testing.T, ts string, obj []byte, size int) *dpitest.Feeder {
 	t.Helper()
 	rq, ac := handshake(ts)
 	srq, srsp := store(obj, 1000, 0)
-	m, p := fromModality(), fromPACS()
-	f := newFeeder(t, m)
-	f.chunks(m, rq, size)
-	f.chunks(p, ac, size)
-	f.chunks(m, srq, size)
-	f.chunks(p, srsp, size)
-	f.chunks(m, release, size)
-	f.chunks(p, releaseRP, size)
-	f.end()
+	f := newFeeder(t, modality)
+	chunks(f, modality, rq, size)
+	chunks(f, pacs, ac, size)
+	chunks(f, modality, srq, size)
+	chunks(f, pacs, srsp, size)
+	chunks(f, modality, release, size)
+	chunks(f, pacs, releaseRP, size)
+	f.End()
 	return f
 }
 
@@ -92,27 +92,16 @@ func equipmentFrom(obs []events.Observation) []string {
 	return out
 }
 
-func noPatient(t *testing.T, out *dpi.Output) {
-	t.Helper()
-	for _, o := range out.Observations {
-		for _, m := range patientMarkers {
-			if strings.Contains(o.Value, m) || strings.Contains(o.Evidence, m) {
-				t.Errorf("observation %s=%q (%s) carries %q", o.Attribute, o.Value, o.Evidence, m)
-			}
-		}
-	}
-}
-
 func TestAssociationSides(t *testing.T) {
 	f := converse(t, tsExplicit, ctObject(explicitLE), 1<<20)
-	if f.err != nil {
-		t.Fatal(f.err)
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
 	modality := events.DeviceKey("00:1b:21:00:00:07", "10.20.0.7", 12)
 	pacs := events.DeviceKey("00:1b:21:00:00:02", "10.20.0.2", 12)
 	type fact struct{ Device, Attr, Value string }
 	var got []fact
-	for _, o := range f.out.Observations {
+	for _, o := range f.Out.Observations {
 		if o.Protocol != "dicom" || o.FlowID != "flow-1" {
 			t.Errorf("observation %+v", o)
 		}
@@ -146,15 +135,15 @@ func TestAssociationSides(t *testing.T) {
 		VLAN:     12,
 		Protocol: "dicom", Method: "ae-title", Principal: "CT_ROOM2", Result: events.AuthSuccess, FlowID: "flow-1",
 	}}
-	if diff := cmp.Diff(wantAuth, f.out.Auths); diff != "" {
+	if diff := cmp.Diff(wantAuth, f.Out.Auths); diff != "" {
 		t.Errorf("auths (-want +got):\n%s", diff)
 	}
 	wantCounters := map[string]uint64{"dicom.associate_rq": 1, "dicom.associations": 1, "dicom.c_store_rq": 1,
 		"dicom.c_store_rsp": 1, "dicom.release_rq": 1, "dicom.release_rp": 1}
-	if diff := cmp.Diff(wantCounters, f.counters()); diff != "" {
+	if diff := cmp.Diff(wantCounters, f.Counters()); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
 	}
-	noPatient(t, &f.out)
+	dpitest.NoLeak(t, f.Out.Observations, patientMarkers...)
 }
 
 // TestEncodingsAndSegments reads the same object in each transfer syntax,
@@ -173,13 +162,13 @@ func TestEncodingsAndSegments(t *testing.T) {
 	for _, e := range encs {
 		for _, size := range []int{1, 2, 3, 7, 64, 1500, 1 << 20} {
 			f := converse(t, e.ts, ctObject(e.enc), size)
-			if f.err != nil {
-				t.Fatalf("%s in %d-byte segments: %v", e.name, size, f.err)
+			if f.Err != nil {
+				t.Fatalf("%s in %d-byte segments: %v", e.name, size, f.Err)
 			}
-			if diff := cmp.Diff(ctEquipment, equipmentFrom(f.out.Observations)); diff != "" {
+			if diff := cmp.Diff(ctEquipment, equipmentFrom(f.Out.Observations)); diff != "" {
 				t.Errorf("%s in %d-byte segments (-want +got):\n%s", e.name, size, diff)
 			}
-			noPatient(t, &f.out)
+			dpitest.NoLeak(t, f.Out.Observations, patientMarkers...)
 		}
 	}
 }
@@ -192,17 +181,16 @@ func TestDataSetFragments(t *testing.T) {
 		obj := ctObject(e)[:400] // the header; the pixel data adds nothing here
 		rq, ac := handshake(ts)
 		for k := 1; k < len(obj); k++ {
-			m, p := fromModality(), fromPACS()
-			f := newFeeder(t, m)
-			f.data(m, rq)
-			f.data(p, ac)
-			f.data(m, pdata(pdv(1, 0x01, storeRQ(ctStorage)[:20])))
-			f.data(m, pdata(pdv(1, 0x03, storeRQ(ctStorage)[20:]), pdv(1, 0x00, obj[:k])))
-			f.data(m, pdata(pdv(1, 0x02, obj[k:])))
-			if f.err != nil {
-				t.Fatalf("enc %d split at %d: %v", e, k, f.err)
+			f := newFeeder(t, modality)
+			f.Data(modality, rq)
+			f.Data(pacs, ac)
+			f.Data(modality, pdata(pdv(1, 0x01, storeRQ(ctStorage)[:20])))
+			f.Data(modality, pdata(pdv(1, 0x03, storeRQ(ctStorage)[20:]), pdv(1, 0x00, obj[:k])))
+			f.Data(modality, pdata(pdv(1, 0x02, obj[k:])))
+			if f.Err != nil {
+				t.Fatalf("enc %d split at %d: %v", e, k, f.Err)
 			}
-			if diff := cmp.Diff(ctEquipment, equipmentFrom(f.out.Observations)); diff != "" {
+			if diff := cmp.Diff(ctEquipment, equipmentFrom(f.Out.Observations)); diff != "" {
 				t.Fatalf("enc %d split at %d (-want +got):\n%s", e, k, diff)
 			}
 		}
@@ -213,14 +201,13 @@ func TestUnknownTransferSyntaxDetected(t *testing.T) {
 	// The capture started after the A-ASSOCIATE-AC: the encoding of each
 	// object is detected from its first element.
 	for _, e := range []enc{implicitLE, explicitLE, explicitBE} {
-		m := fromModality()
-		f := newFeeder(t, m)
+		f := newFeeder(t, modality)
 		srq, _ := store(ctObject(e), 512, 0)
-		f.data(m, srq)
-		if f.err != nil {
-			t.Fatal(f.err)
+		f.Data(modality, srq)
+		if f.Err != nil {
+			t.Fatal(f.Err)
 		}
-		if diff := cmp.Diff(ctEquipment, equipmentFrom(f.out.Observations)); diff != "" {
+		if diff := cmp.Diff(ctEquipment, equipmentFrom(f.Out.Observations)); diff != "" {
 			t.Errorf("enc %d (-want +got):\n%s", e, diff)
 		}
 	}
@@ -239,52 +226,49 @@ func TestObjectsNotRead(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rq, ac := handshake(c.ts)
-			m, p := fromModality(), fromPACS()
-			f := newFeeder(t, m)
-			f.data(m, rq)
-			f.data(p, ac)
-			f.data(m, cat(pdata(pdv(1, 0x03, c.cmd)), pdata(pdv(1, 0x02, ctObject(explicitLE)))))
-			if f.err != nil {
-				t.Fatal(f.err)
+			f := newFeeder(t, modality)
+			f.Data(modality, rq)
+			f.Data(pacs, ac)
+			f.Data(modality, cat(pdata(pdv(1, 0x03, c.cmd)), pdata(pdv(1, 0x02, ctObject(explicitLE)))))
+			if f.Err != nil {
+				t.Fatal(f.Err)
 			}
-			if got := equipmentFrom(f.out.Observations); len(got) > 0 {
+			if got := equipmentFrom(f.Out.Observations); len(got) > 0 {
 				t.Errorf("read %v", got)
 			}
-			if f.counters()["dicom.c_store_rq"] != 1 {
-				t.Errorf("counters %v", f.counters())
+			if f.Counters()["dicom.c_store_rq"] != 1 {
+				t.Errorf("counters %v", f.Counters())
 			}
 		})
 	}
 	// A C-STORE sent by the acceptor (C-GET sub-operation).
 	rq, ac := handshake(tsExplicit)
-	m, p := fromModality(), fromPACS()
-	f := newFeeder(t, m)
-	f.data(m, rq)
-	f.data(p, ac)
-	f.data(p, cat(pdata(pdv(1, 0x03, storeRQ(ctStorage))), pdata(pdv(1, 0x02, ctObject(explicitLE)))))
-	if got := equipmentFrom(f.out.Observations); len(got) > 0 || f.err != nil {
-		t.Errorf("C-GET sub-operation: read %v, error %v", got, f.err)
+	f := newFeeder(t, modality)
+	f.Data(modality, rq)
+	f.Data(pacs, ac)
+	f.Data(pacs, cat(pdata(pdv(1, 0x03, storeRQ(ctStorage))), pdata(pdv(1, 0x02, ctObject(explicitLE)))))
+	if got := equipmentFrom(f.Out.Observations); len(got) > 0 || f.Err != nil {
+		t.Errorf("C-GET sub-operation: read %v, error %v", got, f.Err)
 	}
-	if got := values(f.out.Observations, dpi.AttrDICOMModality); len(got) != 1 {
+	if got := values(f.Out.Observations, dpi.AttrDICOMModality); len(got) != 1 {
 		t.Errorf("modalities %v, want only the proposal's", got)
 	}
 }
 
 func TestSeriesPublishedOnce(t *testing.T) {
 	rq, ac := handshake(tsExplicit)
-	m, p := fromModality(), fromPACS()
-	f := newFeeder(t, m)
-	f.data(m, rq)
-	f.data(p, ac)
+	f := newFeeder(t, modality)
+	f.Data(modality, rq)
+	f.Data(pacs, ac)
 	for range 5 {
 		srq, srsp := store(ctObject(explicitLE), 16384, 0)
-		f.data(m, srq)
-		f.data(p, srsp)
+		f.Data(modality, srq)
+		f.Data(pacs, srsp)
 	}
-	if diff := cmp.Diff(ctEquipment, equipmentFrom(f.out.Observations)); diff != "" {
+	if diff := cmp.Diff(ctEquipment, equipmentFrom(f.Out.Observations)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if n := f.counters()["dicom.c_store_rq"]; n != 5 {
+	if n := f.Counters()["dicom.c_store_rq"]; n != 5 {
 		t.Errorf("%d C-STORE-RQ", n)
 	}
 }
@@ -318,15 +302,14 @@ func TestBounds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rq, ac := handshake(tsExplicit)
 			srq, _ := store(c.obj, 16384, 0)
-			m, p := fromModality(), fromPACS()
-			f := newFeeder(t, m)
-			f.data(m, rq)
-			f.data(p, ac)
-			f.chunks(m, srq, 1<<16)
-			if f.err != nil {
-				t.Fatal(f.err)
+			f := newFeeder(t, modality)
+			f.Data(modality, rq)
+			f.Data(pacs, ac)
+			chunks(f, modality, srq, 1<<16)
+			if f.Err != nil {
+				t.Fatal(f.Err)
 			}
-			if diff := cmp.Diff(c.want, equipmentFrom(f.out.Observations)); diff != "" {
+			if diff := cmp.Diff(c.want, equipmentFrom(f.Out.Observations)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -373,22 +356,20 @@ func TestProposals(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := fromModality()
-			f := newFeeder(t, m)
-			f.data(m, c.rq)
-			if f.err != nil {
-				t.Fatal(f.err)
+			f := newFeeder(t, modality)
+			f.Data(modality, c.rq)
+			if f.Err != nil {
+				t.Fatal(f.Err)
 			}
-			if diff := cmp.Diff(c.want, values(f.out.Observations, dpi.AttrDICOMSOPClass, dpi.AttrDICOMModality)); diff != "" {
+			if diff := cmp.Diff(c.want, values(f.Out.Observations, dpi.AttrDICOMSOPClass, dpi.AttrDICOMModality)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
 	var sc events.Observation
-	m := fromModality()
-	f := newFeeder(t, m)
-	f.data(m, cases[0].rq)
-	for _, o := range f.out.Observations {
+	f := newFeeder(t, modality)
+	f.Data(modality, cases[0].rq)
+	for _, o := range f.Out.Observations {
 		if o.Attribute == dpi.AttrDICOMModality && o.Value == "SC" {
 			sc = o
 		}
@@ -402,14 +383,13 @@ func TestUserIdentity(t *testing.T) {
 	secret := "s3cr3t-passcode"
 	ui := item(0x58, []byte{2, 0}, be16(len("radtech")), []byte("radtech"), be16(len(secret)), []byte(secret))
 	rq := associate(pduAssociateRQ, "PACS", "CT1", pcRQ(1, ctStorage, tsImplicit), userInfo("1.2.3", "V1", ui))
-	m := fromModality()
-	f := newFeeder(t, m)
-	f.data(m, rq)
-	got := values(f.out.Observations, dpi.AttrCleartextCredential)
+	f := newFeeder(t, modality)
+	f.Data(modality, rq)
+	got := values(f.Out.Observations, dpi.AttrCleartextCredential)
 	if diff := cmp.Diff([]string{"cleartext_credential=dicom user identity username and passcode"}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	for _, o := range f.out.Observations {
+	for _, o := range f.Out.Observations {
 		if strings.Contains(o.Value, secret) || strings.Contains(o.Value, "radtech") {
 			t.Errorf("credential published: %+v", o)
 		}
@@ -445,23 +425,22 @@ func TestOutcomes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m, p := fromModality(), fromPACS()
-			f := newFeeder(t, m)
+			f := newFeeder(t, modality)
 			for _, s := range c.steps {
 				if s.fromPACS {
-					f.data(p, s.b)
+					f.Data(pacs, s.b)
 				} else {
-					f.data(m, s.b)
+					f.Data(modality, s.b)
 				}
 			}
-			f.end()
-			if f.err != nil {
-				t.Fatal(f.err)
+			f.End()
+			if f.Err != nil {
+				t.Fatal(f.Err)
 			}
-			if len(f.out.Auths) != 1 {
-				t.Fatalf("auths %+v", f.out.Auths)
+			if len(f.Out.Auths) != 1 {
+				t.Fatalf("auths %+v", f.Out.Auths)
 			}
-			a := f.out.Auths[0]
+			a := f.Out.Auths[0]
 			if got := string(a.Result) + " " + `"` + a.Reason + `"`; got != c.auth {
 				t.Errorf("auth %s, want %s", got, c.auth)
 			}
@@ -470,7 +449,7 @@ func TestOutcomes(t *testing.T) {
 				t.Errorf("auth %+v", a)
 			}
 			called := false
-			for _, o := range f.out.Observations {
+			for _, o := range f.Out.Observations {
 				if o.Evidence == "A-ASSOCIATE-RQ called AE title" {
 					called = o.IP == "10.20.0.2" && o.Value == "PACS" && o.Confidence == 0.6
 				}
@@ -478,8 +457,8 @@ func TestOutcomes(t *testing.T) {
 			if called != c.called {
 				t.Errorf("called AE title published: %v", called)
 			}
-			if f.counters()[c.counter] != 1 {
-				t.Errorf("counters %v", f.counters())
+			if f.Counters()[c.counter] != 1 {
+				t.Errorf("counters %v", f.Counters())
 			}
 		})
 	}
@@ -494,32 +473,31 @@ func TestCommands(t *testing.T) {
 		}
 		return pdata(pdv(3, 0x03, b))
 	}
-	m, p := fromModality(), fromPACS()
-	f := newFeeder(t, m)
-	f.data(m, rq)
-	f.data(p, ac)
+	f := newFeeder(t, modality)
+	f.Data(modality, rq)
+	f.Data(pacs, ac)
 	// A command set in three fragments, one empty, in two PDUs.
 	c := storeRQ(ctStorage)
-	f.data(m, pdata(pdv(1, 0x01, c[:10]), pdv(1, 0x01, nil)))
-	f.data(m, pdata(pdv(1, 0x03, c[10:]), pdv(1, 0x02, ctObject(implicitLE)[:0])))
-	f.data(p, pdata(pdv(1, 0x03, storeRSP(0xA700))))
-	f.data(p, pdata(pdv(1, 0x03, storeRSP(0xB000))))
-	f.data(p, pdata(pdv(1, 0x03, storeRSP(0xC123))))
-	f.data(m, cmd(0x0020, -1))
-	f.data(p, cmd(0x8020, 0xFF00))
-	f.data(m, cmd(0x0FFF, -1))
-	f.data(p, cmd(0x8020, 0xFE00))
-	f.data(m, cmd(0x0021, -1))
-	f.data(p, cmd(0x8021, 0x0000))
-	f.data(m, cmd(0x0130, -1))
-	f.data(m, cmd(0x0777, -1))
-	f.data(m, pdata(pdv(3, 0x03, echoRQ())))
+	f.Data(modality, pdata(pdv(1, 0x01, c[:10]), pdv(1, 0x01, nil)))
+	f.Data(modality, pdata(pdv(1, 0x03, c[10:]), pdv(1, 0x02, ctObject(implicitLE)[:0])))
+	f.Data(pacs, pdata(pdv(1, 0x03, storeRSP(0xA700))))
+	f.Data(pacs, pdata(pdv(1, 0x03, storeRSP(0xB000))))
+	f.Data(pacs, pdata(pdv(1, 0x03, storeRSP(0xC123))))
+	f.Data(modality, cmd(0x0020, -1))
+	f.Data(pacs, cmd(0x8020, 0xFF00))
+	f.Data(modality, cmd(0x0FFF, -1))
+	f.Data(pacs, cmd(0x8020, 0xFE00))
+	f.Data(modality, cmd(0x0021, -1))
+	f.Data(pacs, cmd(0x8021, 0x0000))
+	f.Data(modality, cmd(0x0130, -1))
+	f.Data(modality, cmd(0x0777, -1))
+	f.Data(modality, pdata(pdv(3, 0x03, echoRQ())))
 	// An N-GET-RQ longer than maxCommand: read as far as kept.
-	f.data(m, pdata(pdv(3, 0x01, cat(cmdElem(0x0100, le16(0x0110)), cmdElem(0x0800, le16(noDataSet)),
+	f.Data(modality, pdata(pdv(3, 0x01, cat(cmdElem(0x0100, le16(0x0110)), cmdElem(0x0800, le16(noDataSet)),
 		cmdElem(0x1005, make([]byte, maxCommand))))))
-	f.data(m, pdata(pdv(3, 0x03, nil)))
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Data(modality, pdata(pdv(3, 0x03, nil)))
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
 	want := map[string]uint64{
 		"dicom.associate_rq": 1, "dicom.associations": 1,
@@ -527,7 +505,7 @@ func TestCommands(t *testing.T) {
 		"dicom.c_find_rq": 1, "dicom.c_find_rsp": 2, "dicom.c_cancel_rq": 1, "dicom.c_move_rq": 1, "dicom.c_move_rsp": 1,
 		"dicom.n_action_rq": 1, "dicom.other_commands": 1, "dicom.c_echo_rq": 1, "dicom.n_get_rq": 1,
 	}
-	if diff := cmp.Diff(want, f.counters()); diff != "" {
+	if diff := cmp.Diff(want, f.Counters()); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
 	}
 }
@@ -540,20 +518,19 @@ func TestUnknownItems(t *testing.T) {
 	// An item larger than maxItem is skipped unread, even when it ends
 	// the PDU.
 	big := associate(pduAssociateRQ, "PACS", "CT2", userInfo("1.2.3.5", "V2"), item(0x98, make([]byte, maxItem)))
-	m := fromModality()
-	f := newFeeder(t, m)
-	f.data(m, rq)
-	f.data(m, big)
-	f.data(m, release)
-	if f.err != nil {
-		t.Fatal(f.err)
+	f := newFeeder(t, modality)
+	f.Data(modality, rq)
+	f.Data(modality, big)
+	f.Data(modality, release)
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
 	want := []string{"dicom.ae_title=CT1", "dicom.implementation_class_uid=1.2.3.4", "dicom.ae_title=CT2", "dicom.implementation_class_uid=1.2.3.5"}
-	if diff := cmp.Diff(want, values(f.out.Observations, dpi.AttrDICOMAETitle, dpi.AttrDICOMImplClassUID)); diff != "" {
+	if diff := cmp.Diff(want, values(f.Out.Observations, dpi.AttrDICOMAETitle, dpi.AttrDICOMImplClassUID)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if f.counters()["dicom.release_rq"] != 1 {
-		t.Errorf("counters %v", f.counters())
+	if f.Counters()["dicom.release_rq"] != 1 {
+		t.Errorf("counters %v", f.Counters())
 	}
 }
 
@@ -588,14 +565,13 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := fromModality()
-			f := newFeeder(t, m)
-			f.data(m, c.b)
-			f.data(m, rq)
-			if !errors.Is(f.err, ErrMalformed) {
-				t.Fatalf("error %v", f.err)
+			f := newFeeder(t, modality)
+			f.Data(modality, c.b)
+			f.Data(modality, rq)
+			if !errors.Is(f.Err, ErrMalformed) {
+				t.Fatalf("error %v", f.Err)
 			}
-			for _, v := range values(f.out.Observations, dpi.AttrDICOMAETitle) {
+			for _, v := range values(f.Out.Observations, dpi.AttrDICOMAETitle) {
 				if v == "dicom.ae_title=CT_ROOM2" {
 					t.Error("data read after the error")
 				}
@@ -611,72 +587,68 @@ func TestGap(t *testing.T) {
 	echo := pdata(pdv(3, 0x03, echoRQ()))
 
 	t.Run("resynchronised at the next PDU", func(t *testing.T) {
-		m, p := fromModality(), fromPACS()
-		f := newFeeder(t, m)
-		f.data(m, rq)
-		f.data(p, ac)
+		f := newFeeder(t, modality)
+		f.Data(modality, rq)
+		f.Data(pacs, ac)
 		// Lose the first 300 bytes of the store: the command and the
 		// object's header. What follows starts mid-PDU.
-		f.gap(m)
-		f.data(m, srq[300:])
-		f.data(p, srsp)
-		f.data(m, echo)
-		f.data(m, release)
-		f.end()
-		if f.err != nil {
-			t.Fatal(f.err)
+		f.Gap(modality)
+		f.Data(modality, srq[300:])
+		f.Data(pacs, srsp)
+		f.Data(modality, echo)
+		f.Data(modality, release)
+		f.End()
+		if f.Err != nil {
+			t.Fatal(f.Err)
 		}
 		want := map[string]uint64{"dicom.associate_rq": 1, "dicom.associations": 1, "dicom.c_store_rsp": 1,
 			"dicom.c_echo_rq": 1, "dicom.release_rq": 1}
-		if diff := cmp.Diff(want, f.counters()); diff != "" {
+		if diff := cmp.Diff(want, f.Counters()); diff != "" {
 			t.Errorf("counters (-want +got):\n%s", diff)
 		}
-		if got := equipmentFrom(f.out.Observations); len(got) > 0 {
+		if got := equipmentFrom(f.Out.Observations); len(got) > 0 {
 			t.Errorf("read an object whose start was lost: %v", got)
 		}
 	})
 	t.Run("gap inside a data set", func(t *testing.T) {
-		m, p := fromModality(), fromPACS()
-		f := newFeeder(t, m)
-		f.data(m, rq)
-		f.data(p, ac)
-		f.data(m, srq[:200])
-		f.gap(m)
-		f.data(m, cat(srq[1500:], echo))
-		if f.err != nil {
-			t.Fatal(f.err)
+		f := newFeeder(t, modality)
+		f.Data(modality, rq)
+		f.Data(pacs, ac)
+		f.Data(modality, srq[:200])
+		f.Gap(modality)
+		f.Data(modality, cat(srq[1500:], echo))
+		if f.Err != nil {
+			t.Fatal(f.Err)
 		}
-		if f.counters()["dicom.c_echo_rq"] != 1 {
-			t.Errorf("counters %v", f.counters())
+		if f.Counters()["dicom.c_echo_rq"] != 1 {
+			t.Errorf("counters %v", f.Counters())
 		}
 	})
 	t.Run("nothing recognisable", func(t *testing.T) {
-		m := fromModality()
-		f := newFeeder(t, m)
-		f.data(m, rq)
-		f.gap(m)
+		f := newFeeder(t, modality)
+		f.Data(modality, rq)
+		f.Gap(modality)
 		noise := make([]byte, 64<<10)
 		for i := range noise {
 			noise[i] = byte(i*7 + i>>8)
 		}
 		for range maxResync/len(noise) + 2 {
-			f.data(m, noise)
+			f.Data(modality, noise)
 		}
-		if !errors.Is(f.err, dpi.ErrStreamDone) {
-			t.Fatalf("error %v", f.err)
+		if !errors.Is(f.Err, dpi.ErrStreamDone) {
+			t.Fatalf("error %v", f.Err)
 		}
 	})
 	t.Run("capture started at the A-ASSOCIATE-AC", func(t *testing.T) {
-		m, p := fromModality(), fromPACS()
-		f := newFeeder(t, p)
-		f.data(p, ac)
-		f.data(m, srq[len(srq)-700:]) // the end of a PDU of the requester
-		f.data(m, echo)
-		if f.err != nil {
-			t.Fatal(f.err)
+		f := newFeeder(t, pacs)
+		f.Data(pacs, ac)
+		f.Data(modality, srq[len(srq)-700:]) // the end of a PDU of the requester
+		f.Data(modality, echo)
+		if f.Err != nil {
+			t.Fatal(f.Err)
 		}
-		if f.counters()["dicom.c_echo_rq"] != 1 || len(f.out.Auths) != 1 || f.out.Auths[0].Principal != "CT_ROOM2" {
-			t.Errorf("counters %v, auths %+v", f.counters(), f.out.Auths)
+		if f.Counters()["dicom.c_echo_rq"] != 1 || len(f.Out.Auths) != 1 || f.Out.Auths[0].Principal != "CT_ROOM2" {
+			t.Errorf("counters %v, auths %+v", f.Counters(), f.Out.Auths)
 		}
 	})
 }

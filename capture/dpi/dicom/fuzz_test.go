@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
 
 // FuzzStream feeds two byte streams (originator, responder) to a stream,
@@ -17,13 +18,13 @@ func FuzzStream(f *testing.F) {
 	for _, file := range files {
 		var orig, resp []byte
 		var cuts []byte
-		for _, s := range segments(f, file) {
-			size := min(len(s.payload), 128)
-			if s.fromOrig {
-				orig = append(orig, s.payload...)
+		for _, s := range dpitest.Segments(f, file) {
+			size := min(len(s.Data), 128)
+			if s.FromOrig {
+				orig = append(orig, s.Data...)
 				cuts = append(cuts, byte(size-1)<<1)
 			} else {
-				resp = append(resp, s.payload...)
+				resp = append(resp, s.Data...)
 				cuts = append(cuts, byte(size-1)<<1|1)
 			}
 		}
@@ -46,41 +47,40 @@ func FuzzStream(f *testing.F) {
 		attrs[e.attr] = true
 	}
 	f.Fuzz(func(t *testing.T, orig, resp, cuts []byte) {
-		m, p := fromModality(), fromPACS()
-		fd := newFeeder(t, m)
-		fd.max = 4 << 10
-		feed := func(pk *dpi.Packet, b *[]byte, n int) {
+		fd := newFeeder(t, modality)
+		fd.MaxBuffer = 4 << 10
+		feed := func(fromModality bool, b *[]byte, n int) {
 			n = min(n, len(*b))
-			fd.data(pk, (*b)[:n])
+			fd.Data(fromModality, (*b)[:n])
 			*b = (*b)[n:]
 		}
 		for _, c := range cuts {
 			switch {
 			case c == 0xFF:
-				fd.gap(m)
+				fd.Gap(modality)
 			case c == 0xFE:
-				fd.gap(p)
+				fd.Gap(pacs)
 			case c&1 == 0:
-				feed(m, &orig, int(c>>1)+1)
+				feed(modality, &orig, int(c>>1)+1)
 			default:
-				feed(p, &resp, int(c>>1)+1)
+				feed(pacs, &resp, int(c>>1)+1)
 			}
 		}
-		feed(m, &orig, len(orig))
-		feed(p, &resp, len(resp))
-		fd.end()
-		for _, o := range fd.out.Observations {
+		feed(modality, &orig, len(orig))
+		feed(pacs, &resp, len(resp))
+		fd.End()
+		for _, o := range fd.Out.Observations {
 			if !attrs[o.Attribute] || o.Value == "" || len(o.Value) > dpi.MaxValue ||
 				o.Confidence <= 0 || o.Confidence > 1 || o.Protocol != Protocol || o.Evidence == "" {
 				t.Fatalf("observation %+v", o)
 			}
 		}
-		for _, a := range fd.out.Auths {
+		for _, a := range fd.Out.Auths {
 			if len(a.Principal) > dpi.MaxValue || a.Result == "" {
 				t.Fatalf("auth %+v", a)
 			}
 		}
-		for _, c := range fd.out.Counters {
+		for _, c := range fd.Out.Counters {
 			if !strings.HasPrefix(c.Name, "dicom.") || c.N != 1 {
 				t.Fatalf("counter %+v", c)
 			}
@@ -91,17 +91,17 @@ func FuzzStream(f *testing.F) {
 // BenchmarkStore runs the dissector over the payloads of the two-object
 // C-STORE capture, through the pipeline's buffering.
 func BenchmarkStore(b *testing.B) {
-	segs := segments(b, "testdata/store-explicit.pcap")
+	segs := dpitest.Segments(b, "testdata/store-explicit.pcap")
 	total := 0
 	for _, s := range segs {
-		total += len(s.payload)
+		total += len(s.Data)
 	}
 	b.SetBytes(int64(total))
 	b.ReportAllocs()
 	for b.Loop() {
 		f := replay(b, segs)
-		if f.err != nil {
-			b.Fatal(f.err)
+		if f.Err != nil {
+			b.Fatal(f.Err)
 		}
 	}
 }
@@ -109,13 +109,13 @@ func BenchmarkStore(b *testing.B) {
 // BenchmarkStoreSegmented is BenchmarkStore with the payloads cut in
 // 1448-byte segments, as on an Ethernet network.
 func BenchmarkStoreSegmented(b *testing.B) {
-	var segs []segment
+	var segs []dpitest.Write
 	total := 0
-	for _, s := range segments(b, "testdata/store-explicit.pcap") {
-		total += len(s.payload)
-		for p := s.payload; len(p) > 0; {
+	for _, s := range dpitest.Segments(b, "testdata/store-explicit.pcap") {
+		total += len(s.Data)
+		for p := s.Data; len(p) > 0; {
 			k := min(1448, len(p))
-			segs = append(segs, segment{s.fromOrig, p[:k]})
+			segs = append(segs, dpitest.Write{FromOrig: s.FromOrig, Data: p[:k]})
 			p = p[k:]
 		}
 	}
@@ -123,8 +123,8 @@ func BenchmarkStoreSegmented(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f := replay(b, segs)
-		if f.err != nil {
-			b.Fatal(f.err)
+		if f.Err != nil {
+			b.Fatal(f.Err)
 		}
 	}
 }

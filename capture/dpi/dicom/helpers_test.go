@@ -2,16 +2,11 @@ package dicom
 
 import (
 	"encoding/binary"
-	"errors"
-	"io"
 	"net/netip"
-	"os"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
 
 // Packets of a hand-built connection: a modality (requester) and a PACS.
@@ -32,103 +27,29 @@ func fromPACS() *dpi.Packet {
 		HasMAC: true, SrcMAC: pacsMAC, DstMAC: modalityMAC, FromOrig: false, FlowID: "flow-1", VLAN: 12}
 }
 
-// feeder drives a Stream as the capture pipeline does (capture/stream.go):
-// unconsumed bytes are offered again with the next segment's appended, a
-// count past the data skips stream bytes, a buffer over max is a gap, and
-// an error stops the stream. Output accumulates.
-type feeder struct {
-	t    testing.TB
-	s    dpi.Stream
-	buf  [2][]byte
-	skip [2]int
-	max  int
-	done bool
-	err  error
-	out  dpi.Output
-}
+// Directions of a segment: from the modality (the requester, the flow's
+// originator) or from the PACS.
+const modality, pacs = true, false
 
-func newFeeder(t testing.TB, first *dpi.Packet) *feeder {
-	return &feeder{t: t, s: New().NewStream(first), max: 64 << 10}
-}
-
-func dirOf(p *dpi.Packet) int {
-	if p.FromOrig {
-		return 0
-	}
-	return 1
-}
-
-// data offers one segment.
-func (f *feeder) data(p *dpi.Packet, b []byte) {
-	if f.done || len(b) == 0 {
-		return
-	}
-	dir := dirOf(p)
-	if f.skip[dir] > 0 {
-		if f.skip[dir] >= len(b) {
-			f.skip[dir] -= len(b)
-			return
+// newFeeder returns a feeder of a new stream whose first segment comes
+// from the modality or the PACS. Its two packets are reused, as the
+// pipeline reuses its own.
+func newFeeder(t testing.TB, first bool) *dpitest.Feeder {
+	m, p := fromModality(), fromPACS()
+	packet := func(fromModality bool, payload []byte) *dpi.Packet {
+		pk := p
+		if fromModality {
+			pk = m
 		}
-		b = b[f.skip[dir]:]
-		f.skip[dir] = 0
+		pk.Payload = payload
+		return pk
 	}
-	view := b
-	if len(f.buf[dir]) > 0 {
-		view = append(f.buf[dir], b...)
-	}
-	p.Payload = b
-	n, err := f.s.Data(p, view, &f.out)
-	if err != nil {
-		f.done, f.err = true, err
-		return
-	}
-	if n < 0 {
-		f.t.Fatalf("Data returned %d", n)
-	}
-	if n >= len(view) {
-		f.skip[dir] = n - len(view)
-		f.buf[dir] = nil
-		return
-	}
-	rest := view[n:]
-	if len(rest) > f.max {
-		f.buf[dir] = nil
-		f.s.Gap(dir == 0)
-		return
-	}
-	f.buf[dir] = append([]byte(nil), rest...)
+	return dpitest.NewFeeder(t, New().NewStream(packet(first, nil)), packet)
 }
 
-// chunks offers b in segments of n bytes.
-func (f *feeder) chunks(p *dpi.Packet, b []byte, n int) {
-	for len(b) > 0 {
-		k := min(n, len(b))
-		f.data(p, b[:k])
-		b = b[k:]
-	}
-}
-
-// gap reports lost bytes in a direction.
-func (f *feeder) gap(p *dpi.Packet) {
-	dir := dirOf(p)
-	f.buf[dir], f.skip[dir] = nil, 0
-	if !f.done {
-		f.s.Gap(dir == 0)
-	}
-}
-
-func (f *feeder) end() {
-	if !f.done {
-		f.s.End(&f.out)
-	}
-}
-
-func (f *feeder) counters() map[string]uint64 {
-	m := map[string]uint64{}
-	for _, c := range f.out.Counters {
-		m[c.Name] += c.N
-	}
-	return m
+// chunks feeds b in segments of n bytes.
+func chunks(f *dpitest.Feeder, fromModality bool, b []byte, n int) {
+	f.Play([]dpitest.Write{{FromOrig: fromModality, Data: b}}, func(int) int { return n })
 }
 
 // PDU builders (PS3.8 9.3).
@@ -311,68 +232,10 @@ var ctEquipment = []string{
 	"dicom.station_name=CTROOM2", "model=Acme CT 128", "serial=SN-12345", "software_version=4.5.6",
 }
 
-// segment is one TCP payload of a capture.
-type segment struct {
-	fromOrig bool
-	payload  []byte
-}
-
-// segments reads the TCP payloads of a capture with one connection, in
-// capture order; the originator is the sender of the SYN.
-func segments(t testing.TB, file string) []segment {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []segment
-	var origPort uint16
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
-		tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		if !ok {
-			continue
-		}
-		if tcp.SYN && !tcp.ACK {
-			origPort = uint16(tcp.SrcPort)
-		}
-		if len(tcp.Payload) > 0 {
-			out = append(out, segment{fromOrig: uint16(tcp.SrcPort) == origPort, payload: tcp.Payload})
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no TCP payload", file)
-	}
-	return out
-}
-
-// replay feeds the segments of a capture to a new stream.
-func replay(t testing.TB, segs []segment) *feeder {
-	orig, resp := fromModality(), fromPACS()
-	first := resp
-	if segs[0].fromOrig {
-		first = orig
-	}
-	f := newFeeder(t, first)
-	for _, s := range segs {
-		p := resp
-		if s.fromOrig {
-			p = orig
-		}
-		f.data(p, s.payload)
-	}
-	f.end()
+// replay feeds the segments of a capture to a new stream and ends it.
+func replay(t testing.TB, segs []dpitest.Write) *dpitest.Feeder {
+	f := newFeeder(t, segs[0].FromOrig)
+	f.Play(segs, nil)
+	f.End()
 	return f
 }

@@ -2,12 +2,12 @@ package dns
 
 import (
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
@@ -25,7 +25,7 @@ func packet(src string, transport uint8, sport, dport uint16, payload []byte) *d
 //	tshark -r FILE -Y frame.number==N -T fields -e ip.src \
 //	    -e dns.flags.response -e dns.qry.name -e dns.qry.type
 func TestDissect(t *testing.T) {
-	axfr := mustHex(t, axfrQuery)
+	axfr := dpitest.MustHex(t, axfrQuery)
 	prefixed := append([]byte{0, byte(len(axfr) - 2)}, axfr[:len(axfr)-2]...)
 	cases := []struct {
 		name      string
@@ -35,17 +35,17 @@ func TestDissect(t *testing.T) {
 		payload   []byte
 		want      []events.Observation
 	}{
-		{"query", "192.168.1.11", dpi.UDP, 53, mustHex(t, queryTcpdump), []events.Observation{{
+		{"query", "192.168.1.11", dpi.UDP, 53, dpitest.MustHex(t, queryTcpdump), []events.Observation{{
 			Device: events.DeviceKey("", "192.168.1.11", 0), IP: "192.168.1.11",
 			Attribute: dpi.AttrDNSQuery, Value: "www.tcpdump.org", Protocol: "dns",
 			Confidence: 1, Evidence: "DNS query A", FlowID: "f1",
 		}}},
-		{"aaaa query", "192.168.170.8", dpi.UDP, 53, mustHex(t, queryExample), []events.Observation{{
+		{"aaaa query", "192.168.170.8", dpi.UDP, 53, dpitest.MustHex(t, queryExample), []events.Observation{{
 			Device: events.DeviceKey("", "192.168.170.8", 0), IP: "192.168.170.8",
 			Attribute: dpi.AttrDNSQuery, Value: "www.example.com", Protocol: "dns",
 			Confidence: 1, Evidence: "DNS query AAAA", FlowID: "f1",
 		}}},
-		{"llmnr query, lower-cased", "141.142.220.226", dpi.UDP, 5355, mustHex(t, llmnrQuery), []events.Observation{{
+		{"llmnr query, lower-cased", "141.142.220.226", dpi.UDP, 5355, dpitest.MustHex(t, llmnrQuery), []events.Observation{{
 			Device: events.DeviceKey("", "141.142.220.226", 0), IP: "141.142.220.226",
 			Attribute: dpi.AttrDNSQuery, Value: "brwc0cb383d1f42", Protocol: "dns",
 			Confidence: 1, Evidence: "DNS query A", FlowID: "f1",
@@ -60,10 +60,10 @@ func TestDissect(t *testing.T) {
 			Attribute: dpi.AttrDNSQuery, Value: "contoso.local", Protocol: "dns",
 			Confidence: 1, Evidence: "DNS query AXFR", FlowID: "f1",
 		}}},
-		{"response", "209.87.249.18", dpi.UDP, 53, mustHex(t, responseTcpdump), nil},
-		{"response without its query", "207.158.192.40", dpi.UDP, 53, mustHex(t, responseFlip), nil},
-		{"nbns query to port 53", "10.1.67.250", dpi.UDP, 53, mustHex(t, nbstatQuery), nil},
-		{"mdns", "10.0.2.7", dpi.UDP, 5353, mustHex(t, mdnsQuery), nil},
+		{"response", "209.87.249.18", dpi.UDP, 53, dpitest.MustHex(t, responseTcpdump), nil},
+		{"response without its query", "207.158.192.40", dpi.UDP, 53, dpitest.MustHex(t, responseFlip), nil},
+		{"nbns query to port 53", "10.1.67.250", dpi.UDP, 53, dpitest.MustHex(t, nbstatQuery), nil},
+		{"mdns", "10.0.2.7", dpi.UDP, 5353, dpitest.MustHex(t, mdnsQuery), nil},
 		{"tcp length prefix alone", "172.16.16.164", dpi.TCP, 53, []byte{0, 33}, nil},
 	}
 	for _, c := range cases {
@@ -94,7 +94,7 @@ func TestDistinct(t *testing.T) {
 		t.Fatalf("two questions: %v, %v", out.Observations, err)
 	}
 	out.Reset()
-	p.Payload = mustHex(t, queryTcpdump)
+	p.Payload = dpitest.MustHex(t, queryTcpdump)
 	p.Time = p.Time.Add(30 * time.Minute)
 	if err := d.Dissect(p, &out); err != nil || len(out.Observations) != 0 {
 		t.Fatalf("within the hour: %v, %v", out.Observations, err)
@@ -116,7 +116,7 @@ func TestDistinct(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
-	q := mustHex(t, queryTcpdump)
+	q := dpitest.MustHex(t, queryTcpdump)
 	for _, c := range []struct {
 		name      string
 		transport uint8
@@ -142,7 +142,7 @@ func TestAllocs(t *testing.T) {
 	d := New()
 	var out dpi.Output
 	for _, s := range []string{queryTcpdump, responseTcpdump} {
-		p := packet("192.168.1.11", dpi.UDP, 40000, 53, mustHex(t, s))
+		p := packet("192.168.1.11", dpi.UDP, 40000, 53, dpitest.MustHex(t, s))
 		_ = d.Dissect(p, &out)
 		if n := testing.AllocsPerRun(100, func() {
 			out.Reset()
@@ -155,7 +155,7 @@ func TestAllocs(t *testing.T) {
 
 func BenchmarkDissect(b *testing.B) {
 	d := New()
-	p := packet("192.168.1.11", dpi.UDP, 40000, 53, mustHex(b, queryTcpdump))
+	p := packet("192.168.1.11", dpi.UDP, 40000, 53, dpitest.MustHex(b, queryTcpdump))
 	var out dpi.Output
 	b.ReportAllocs()
 	for b.Loop() {
@@ -166,12 +166,12 @@ func BenchmarkDissect(b *testing.B) {
 
 func FuzzDissect(f *testing.F) {
 	for _, s := range []string{queryTcpdump, responseTcpdump, queryExample, responseFlip, nbstatQuery, llmnrQuery, axfrQuery} {
-		f.Add(false, mustHex(f, s))
+		f.Add(false, dpitest.MustHex(f, s))
 	}
-	f.Add(true, mustHex(f, axfrQuery))
-	if dir := sharedPcaps(); dir != "" {
-		for _, c := range captures {
-			for _, b := range readPayloads(filepath.Join(dir, c.file), 53) {
+	f.Add(true, dpitest.MustHex(f, axfrQuery))
+	for _, c := range captures {
+		if path := dpitest.SharedPcap(c.file); path != "" {
+			for _, b := range dpitest.Payloads(f, path, dpitest.Filter{Port: 53}) {
 				f.Add(false, b)
 			}
 		}
@@ -184,10 +184,6 @@ func FuzzDissect(f *testing.F) {
 		}
 		var out dpi.Output
 		_ = d.Dissect(packet("192.0.2.1", transport, 40000, 53, b), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

@@ -12,21 +12,6 @@ import (
 
 type fact struct{ IP, Attr, Value string }
 
-// distinct returns the distinct (IP, attribute, value) facts in order of
-// first appearance.
-func distinct(res dpitest.Result) []fact {
-	var out []fact
-	seen := map[fact]bool{}
-	for _, o := range res.Observations {
-		f := fact{o.IP, o.Attribute, o.Value}
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // captures pairs the DNS captures with the names their clients resolve,
 // each checked with tshark:
 //
@@ -76,7 +61,7 @@ func TestCaptures(t *testing.T) {
 			if res.Stats.DissectErrors != 0 {
 				t.Errorf("%d dissect errors", res.Stats.DissectErrors)
 			}
-			if diff := cmp.Diff(c.facts, distinct(res)); diff != "" {
+			if diff := cmp.Diff(c.facts, dpitest.DistinctFacts[fact](res.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
 			}
 			if q, r := res.Counter(CounterQueries), res.Counter(CounterResponses); q != c.queries || r != c.responses {

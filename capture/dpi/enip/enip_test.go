@@ -3,7 +3,6 @@ package enip
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"os"
 	"slices"
@@ -360,11 +359,7 @@ func FuzzDissect(f *testing.F) {
 		"6f002e0000010212000000008d3f0000489ae00000000000000000001400020000000000b2001e008100000001000c003a0004033000c3ae51000b313735362d454e42542f41",
 		"04001a00000000000000000000000000000000000000000001000001140001002001436f6d6d756e69636174696f6e730000",
 	} {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(uint8(dpi.TCP), b)
+		f.Add(uint8(dpi.TCP), dpitest.MustHex(f, h))
 	}
 	f.Add(uint8(dpi.UDP), listIdentityReply(identityAttrs(1, 14, 166, 32, 11, 1, "1769-L33ER/A")))
 	f.Add(uint8(dpi.TCP), append(sendRRData(7, "r", gaaIdentity16), sendRRData(7, "r", gaaReply(0, identityAttrs(1, 14, 1, 1, 1, 1, "x")))...))
@@ -372,10 +367,6 @@ func FuzzDissect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, transport uint8, b []byte) {
 		var out dpi.Output
 		_ = d.Dissect(packet(transport, b), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value of %d bytes", len(o.Value))
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

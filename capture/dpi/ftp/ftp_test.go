@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
@@ -19,48 +20,21 @@ type seg struct {
 func c(d string) seg { return seg{true, d} }
 func s(d string) seg { return seg{false, d} }
 
-func packet(client bool, data []byte) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FlowID: "f1", FromOrig: client, Payload: data,
-		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 40000, DstPort: 21}
-	if !client {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:21")}
 
-// run feeds segments, keeping unconsumed bytes as the pipeline does, and
-// returns the output (with End's unless the stream stopped) and the error
-// that stopped it.
+// run feeds segments as the pipeline does and returns the output (with
+// End's unless the stream stopped) and the error that stopped it.
 func run(t *testing.T, segs ...seg) (dpi.Output, error) {
 	t.Helper()
-	var out dpi.Output
-	st := New().NewStream(packet(segs[0].client, []byte(segs[0].data)))
-	var buf [2][]byte
+	f := dpitest.NewFeeder(t, New().NewStream(conn.Packet(segs[0].client, []byte(segs[0].data))), conn.Packet)
 	for _, sg := range segs {
-		d := 0
-		if !sg.client {
-			d = 1
-		}
-		buf[d] = append(buf[d], sg.data...)
-		n, err := st.Data(packet(sg.client, []byte(sg.data)), buf[d], &out)
-		if err != nil {
-			return out, err
-		}
-		buf[d] = buf[d][min(n, len(buf[d])):]
+		f.Data(sg.client, []byte(sg.data))
 	}
-	st.End(&out)
-	return out, nil
+	f.End()
+	return f.Out, f.Err
 }
 
 type fact struct{ IP, Attr, Value string }
-
-func factsOf(out dpi.Output) []fact {
-	var fs []fact
-	for _, o := range out.Observations {
-		fs = append(fs, fact{o.IP, o.Attribute, o.Value})
-	}
-	return fs
-}
 
 func TestSessions(t *testing.T) {
 	insecure := []fact{{"10.0.0.1", dpi.AttrInsecureProtocol, "ftp"}, {"10.0.0.2", dpi.AttrInsecureProtocol, "ftp"}}
@@ -131,7 +105,7 @@ func TestSessions(t *testing.T) {
 			if err != tc.err {
 				t.Errorf("error %v, want %v", err, tc.err)
 			}
-			if diff := cmp.Diff(tc.facts, factsOf(out)); diff != "" {
+			if diff := cmp.Diff(tc.facts, dpitest.Facts[fact](out.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.auths, out.Auths); diff != "" {
@@ -149,68 +123,19 @@ func TestLongLineSkipped(t *testing.T) {
 }
 
 func TestGapResynchronises(t *testing.T) {
-	st := New().NewStream(packet(false, []byte("220 x\r\n")))
+	st := New().NewStream(conn.Packet(false, []byte("220 x\r\n")))
 	var out dpi.Output
 	for _, sg := range []seg{s("220 x\r\n"), c("USER a\r\n"), s("331 ok\r\n"), c("PASS b\r\n")} {
-		st.Data(packet(sg.client, []byte(sg.data)), []byte(sg.data), &out)
+		st.Data(conn.Packet(sg.client, []byte(sg.data)), []byte(sg.data), &out)
 	}
 	st.Gap(false)
 	// The rest of a line cut by the gap is not taken for a reply.
-	if _, err := st.Data(packet(false, nil), []byte("garbage\r\n530 no\r\n"), &out); err != nil {
+	if _, err := st.Data(conn.Packet(false, nil), []byte("garbage\r\n530 no\r\n"), &out); err != nil {
 		t.Fatal(err)
 	}
 	if len(out.Auths) != 1 || out.Auths[0].Result != events.AuthFailure {
 		t.Errorf("auths %+v", out.Auths)
 	}
-}
-
-// feed drives a stream from fuzz input: ctrl bytes choose the direction
-// and length of each segment, 0xff a gap; unconsumed bytes are offered
-// again and skips honoured, as the pipeline does.
-func feed(st dpi.Stream, data, ctrl []byte) dpi.Output {
-	var out dpi.Output
-	var buf [2][]byte
-	var skip [2]int
-	if len(ctrl) == 0 {
-		ctrl = []byte{0x10, 0x11}
-	}
-	for i := 0; len(data) > 0; i++ {
-		k := ctrl[i%len(ctrl)]
-		dir := int(k & 1)
-		if k == 0xff {
-			// A gap, then a segment of the client.
-			st.Gap(true)
-			buf[0], skip[0] = nil, 0
-			k, dir = 0x10, 0
-		}
-		n := min(int(k>>1)+1, len(data))
-		seg := data[:n]
-		data = data[n:]
-		if skip[dir] >= len(seg) {
-			skip[dir] -= len(seg)
-			continue
-		}
-		seg = seg[skip[dir]:]
-		skip[dir] = 0
-		buf[dir] = append(buf[dir], seg...)
-		used, err := st.Data(packet(dir == 0, seg), buf[dir], &out)
-		if err != nil {
-			return out
-		}
-		switch {
-		case used >= len(buf[dir]):
-			skip[dir] = used - len(buf[dir])
-			buf[dir] = nil
-		case used > 0:
-			buf[dir] = append([]byte(nil), buf[dir][used:]...)
-		}
-		if len(buf[dir]) > 64<<10 {
-			st.Gap(dir == 0)
-			buf[dir] = nil
-		}
-	}
-	st.End(&out)
-	return out
 }
 
 func FuzzStream(f *testing.F) {
@@ -219,14 +144,16 @@ func FuzzStream(f *testing.F) {
 	f.Add([]byte("220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\r\n220-You are user number 1 of 50 allowed.\r\n220 x\r\nUSER sean\r\n331 User sean OK. Password required\r\nPASS x\r\n530 Login authentication failed\r\n"), []byte{0xa0, 0x11, 0x40, 0xff, 0x13})
 	f.Add([]byte("220 (vsFTPd 3.0.5)\r\nAUTH TLS\r\n234 Proceed with negotiation.\r\n"), []byte{0x26, 0x13, 0x42})
 	f.Fuzz(func(t *testing.T, data, ctrl []byte) {
-		out := feed(New().NewStream(packet(false, data)), data, ctrl)
-		for _, o := range out.Observations {
+		fd := dpitest.NewFeeder(t, New().NewStream(conn.Packet(false, data)), conn.Packet)
+		fd.Split(data, ctrl)
+		fd.End()
+		for _, o := range fd.Out.Observations {
 			if len(o.Value) > dpi.MaxValue || !utf8.ValidString(o.Value) {
 				t.Fatalf("bad value %q", o.Value)
 			}
 		}
-		if len(out.Auths) > maxLines {
-			t.Fatalf("%d auths", len(out.Auths))
+		if len(fd.Out.Auths) > maxLines {
+			t.Fatalf("%d auths", len(fd.Out.Auths))
 		}
 	})
 }

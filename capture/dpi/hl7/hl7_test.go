@@ -31,18 +31,6 @@ func facts(obs []events.Observation) []fact {
 	return out
 }
 
-// assertNoLeak fails if a marker appears in any value or evidence.
-func assertNoLeak(t *testing.T, obs []events.Observation, markers ...string) {
-	t.Helper()
-	for _, o := range obs {
-		for _, m := range markers {
-			if strings.Contains(o.Value, m) || strings.Contains(o.Evidence, m) || strings.Contains(o.Attribute, m) {
-				t.Errorf("observation %s=%q (%s) leaks %q", o.Attribute, o.Value, o.Evidence, m)
-			}
-		}
-	}
-}
-
 // TestNDPICapture reads nDPI's hl7.pcap: one ADT^A01 and its ACK. The
 // expected MSH values were read with
 //
@@ -79,7 +67,7 @@ func TestNDPICapture(t *testing.T) {
 		}
 	}
 	// PID, NK1 and AL1 of the ADT message.
-	assertNoLeak(t, res.Observations, "MOUSE", "MICKEY", "MINNIE", "135769", "19281118",
+	dpitest.NoLeak(t, res.Observations, "MOUSE", "MICKEY", "MINNIE", "135769", "19281118",
 		"Main St", "notdisney", "Penicillin", "Anaphylactic", "934576120110613083617")
 	if res.Stats.DissectErrors != 0 {
 		t.Errorf("%d dissect errors", res.Stats.DissectErrors)
@@ -149,7 +137,7 @@ func TestRecordedCapture(t *testing.T) {
 			t.Errorf("counter %s = %d, want %d", name, got, n)
 		}
 	}
-	assertNoLeak(t, res.Observations, "ZZTESTPATIENT", "ZZRESULT", "ZZ0001", "ZZ0002", "Glucose", "CTRL-", "BIG-1")
+	dpitest.NoLeak(t, res.Observations, "ZZTESTPATIENT", "ZZRESULT", "ZZ0001", "ZZ0002", "Glucose", "CTRL-", "BIG-1")
 	for _, f := range res.Flows {
 		for name := range f.App {
 			if name != CounterMessages && name != CounterAcks && name != CounterNacks {
@@ -162,81 +150,16 @@ func TestRecordedCapture(t *testing.T) {
 	}
 }
 
-// feeder drives a Stream as the capture pipeline does: unconsumed bytes are
-// offered again with the next chunk, a count past the data skips bytes.
-type feeder struct {
-	t      testing.TB
-	s      dpi.Stream
-	buf    [2][]byte
-	skip   [2]int
-	out    dpi.Output
-	err    error
-	maxBuf int // the most bytes left unconsumed at once
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:2575")}
+
+func newFeeder(t testing.TB) *dpitest.Feeder {
+	return dpitest.NewFeeder(t, New().NewStream(conn.Packet(true, nil)), conn.Packet)
 }
 
-func newFeeder(t testing.TB) *feeder {
-	return &feeder{t: t, s: New().NewStream(&dpi.Packet{})}
-}
-
-func (f *feeder) feed(fromOrig bool, chunk []byte) {
-	if f.err != nil {
-		return
-	}
-	d := 1
-	if fromOrig {
-		d = 0
-	}
-	if f.skip[d] >= len(chunk) {
-		f.skip[d] -= len(chunk)
-		return
-	}
-	chunk = chunk[f.skip[d]:]
-	f.skip[d] = 0
-	view := append(f.buf[d], chunk...)
-	p := &dpi.Packet{FromOrig: fromOrig, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"),
-		Payload: chunk}
-	if !fromOrig {
-		p.Src, p.Dst = p.Dst, p.Src
-	}
-	n, err := f.s.Data(p, view, &f.out)
-	if err != nil {
-		f.err = err
-		return
-	}
-	if n < 0 || n > len(view) && n-len(view) > 1<<30 {
-		f.t.Fatalf("consumed %d of %d", n, len(view))
-	}
-	if n >= len(view) {
-		f.skip[d] = n - len(view)
-		f.buf[d] = f.buf[d][:0]
-		return
-	}
-	f.buf[d] = append(f.buf[d][:0], view[n:]...)
-	f.maxBuf = max(f.maxBuf, len(f.buf[d]))
-}
-
-func (f *feeder) gap(fromOrig bool) {
-	d := 1
-	if fromOrig {
-		d = 0
-	}
-	f.buf[d], f.skip[d] = f.buf[d][:0], 0
-	f.s.Gap(fromOrig)
-}
-
-func (f *feeder) count(name string) uint64 {
-	var n uint64
-	for _, c := range f.out.Counters {
-		if c.Name == name {
-			n += c.N
-		}
-	}
-	return n
-}
-
-func (f *feeder) values(attr string) []string {
+// values returns the values of attribute attr, in order.
+func values(f *dpitest.Feeder, attr string) []string {
 	var out []string
-	for _, o := range f.out.Observations {
+	for _, o := range f.Out.Observations {
 		if o.Attribute == attr {
 			out = append(out, o.Value)
 		}
@@ -257,15 +180,15 @@ var (
 
 func TestStream(t *testing.T) {
 	f := newFeeder(t)
-	f.feed(true, adt)
-	f.feed(false, ack)
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Data(true, adt)
+	f.Data(false, ack)
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
 	got := map[string][]string{}
 	for _, attr := range []string{dpi.AttrHL7SendingApplication, dpi.AttrHL7SendingFacility,
 		dpi.AttrHL7ReceivingApplication, dpi.AttrHL7ReceivingFacility, dpi.AttrHL7MessageType, dpi.AttrHL7Version} {
-		got[attr] = f.values(attr)
+		got[attr] = values(f, attr)
 	}
 	want := map[string][]string{
 		dpi.AttrHL7SendingApplication:   {"ADT1^1.2.3", "RIS"},
@@ -278,16 +201,16 @@ func TestStream(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
-	if f.count(CounterMessages) != 2 || f.count(CounterAcks) != 0 || f.count(CounterNacks) != 1 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 2 || f.Counters()[CounterAcks] != 0 || f.Counters()[CounterNacks] != 1 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
-	assertNoLeak(t, f.out.Observations, "ZZTESTPATIENT", "ZZRESULT", "PATID1234", "MSG00001", "SECURITY")
+	dpitest.NoLeak(t, f.Out.Observations, "ZZTESTPATIENT", "ZZRESULT", "PATID1234", "MSG00001", "SECURITY")
 }
 
 func TestSides(t *testing.T) {
 	f := newFeeder(t)
-	f.feed(true, adt)
-	for _, o := range f.out.Observations {
+	f.Data(true, adt)
+	for _, o := range f.Out.Observations {
 		wantIP := "10.0.0.1"
 		if o.Attribute == dpi.AttrHL7ReceivingApplication || o.Attribute == dpi.AttrHL7ReceivingFacility {
 			wantIP = "10.0.0.2"
@@ -301,33 +224,10 @@ func TestSides(t *testing.T) {
 // TestSplits feeds a conversation cut at every byte and in one piece: the
 // results must not depend on where segments end.
 func TestSplits(t *testing.T) {
-	whole := newFeeder(t)
 	stream := append(append(append([]byte{}, adt...), adt...), ack...)
-	whole.feed(true, stream)
-	if whole.err != nil {
-		t.Fatal(whole.err)
-	}
-	for cut := 1; cut < len(stream); cut++ {
-		f := newFeeder(t)
-		f.feed(true, stream[:cut])
-		f.feed(true, stream[cut:])
-		if f.err != nil {
-			t.Fatalf("cut %d: %v", cut, f.err)
-		}
-		if diff := cmp.Diff(whole.out, f.out); diff != "" {
-			t.Fatalf("cut %d (-whole +split):\n%s", cut, diff)
-		}
-	}
-	// Byte by byte.
-	f := newFeeder(t)
-	for i := range stream {
-		f.feed(true, stream[i:i+1])
-	}
-	if diff := cmp.Diff(whole.out, f.out); diff != "" {
-		t.Fatalf("byte by byte (-whole +split):\n%s", diff)
-	}
-	if f.count(CounterMessages) != 3 || f.count(CounterNacks) != 1 {
-		t.Errorf("counters %v", f.out.Counters)
+	f := dpitest.CheckSplits(t, func() *dpitest.Feeder { return newFeeder(t) }, true, stream)
+	if f.Counters()[CounterMessages] != 3 || f.Counters()[CounterNacks] != 1 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
 }
 
@@ -337,20 +237,20 @@ func TestLargeMessage(t *testing.T) {
 	msg := mllp(`MSH|^~\&|MON|ICU|||||ORU^R01|1|P|2.6`, "PID|1||ZZTESTPATIENT", obx)
 	f := newFeeder(t)
 	for i := 0; i < len(msg); i += 1448 {
-		f.feed(true, msg[i:min(i+1448, len(msg))])
+		f.Data(true, msg[i:min(i+1448, len(msg))])
 	}
-	f.feed(true, adt)
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Data(true, adt)
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
-	if f.maxBuf > 1448 {
-		t.Errorf("kept %d bytes unconsumed", f.maxBuf)
+	if f.MaxKept > 1448 {
+		t.Errorf("kept %d bytes unconsumed", f.MaxKept)
 	}
-	if got := f.values(dpi.AttrHL7MessageType); !cmp.Equal(got, []string{"ORU^R01", "ADT^A01"}) {
+	if got := values(f, dpi.AttrHL7MessageType); !cmp.Equal(got, []string{"ORU^R01", "ADT^A01"}) {
 		t.Errorf("message types %q", got)
 	}
-	if f.count(CounterMessages) != 2 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 2 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
 }
 
@@ -358,24 +258,24 @@ func TestLargeMessage(t *testing.T) {
 // bytes without MLLP framing.
 func TestResync(t *testing.T) {
 	f := newFeeder(t)
-	f.gap(true)
-	f.feed(true, adt[40:])  // picked up mid-message: skipped
-	f.feed(true, adt[:140]) // MSH complete
-	f.gap(true)             // the rest of that message is lost
-	f.feed(true, adt[160:]) // tail without framing: ignored
-	f.feed(true, []byte("MSH|^~\\&|NOFRAME|X|||||ADT^A01|1|P|2.5\rPID|1||ZZTESTPATIENT\r"))
-	f.feed(true, []byte("garbage \x0bPID|no\x1c\r"))
-	f.feed(true, mllp(`MSH|^~\&|SYNCED|FAC|||||ORU^R01|2|P|2.5`, "OBX|1|ST|X||ZZRESULT"))
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Gap(true)
+	f.Data(true, adt[40:])  // picked up mid-message: skipped
+	f.Data(true, adt[:140]) // MSH complete
+	f.Gap(true)             // the rest of that message is lost
+	f.Data(true, adt[160:]) // tail without framing: ignored
+	f.Data(true, []byte("MSH|^~\\&|NOFRAME|X|||||ADT^A01|1|P|2.5\rPID|1||ZZTESTPATIENT\r"))
+	f.Data(true, []byte("garbage \x0bPID|no\x1c\r"))
+	f.Data(true, mllp(`MSH|^~\&|SYNCED|FAC|||||ORU^R01|2|P|2.5`, "OBX|1|ST|X||ZZRESULT"))
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
-	if got := f.values(dpi.AttrHL7SendingApplication); !cmp.Equal(got, []string{"ADT1^1.2.3", "SYNCED"}) {
+	if got := values(f, dpi.AttrHL7SendingApplication); !cmp.Equal(got, []string{"ADT1^1.2.3", "SYNCED"}) {
 		t.Errorf("sending applications %q", got)
 	}
-	if f.count(CounterMessages) != 2 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 2 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
-	assertNoLeak(t, f.out.Observations, "ZZTESTPATIENT", "ZZRESULT", "NOFRAME")
+	dpitest.NoLeak(t, f.Out.Observations, "ZZTESTPATIENT", "ZZRESULT", "NOFRAME")
 }
 
 func TestValues(t *testing.T) {
@@ -403,11 +303,11 @@ func TestValues(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFeeder(t)
-			f.feed(true, mllp(c.msh))
-			if f.err != nil {
-				t.Fatal(f.err)
+			f.Data(true, mllp(c.msh))
+			if f.Err != nil {
+				t.Fatal(f.Err)
 			}
-			if diff := cmp.Diff(c.want, f.values(c.attr)); diff != "" {
+			if diff := cmp.Diff(c.want, values(f, c.attr)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -423,12 +323,12 @@ func TestMalformed(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFeeder(t)
-			f.feed(true, b)
-			if f.err == nil {
+			f.Data(true, b)
+			if f.Err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(f.err, ErrBadMSH) && !errors.Is(f.err, ErrSegmentTooLong) {
-				t.Errorf("error %v", f.err)
+			if !errors.Is(f.Err, ErrBadMSH) && !errors.Is(f.Err, ErrSegmentTooLong) {
+				t.Errorf("error %v", f.Err)
 			}
 		})
 	}
@@ -438,54 +338,38 @@ func TestMalformed(t *testing.T) {
 func TestDedupe(t *testing.T) {
 	f := newFeeder(t)
 	for range 100 {
-		f.feed(true, adt)
+		f.Data(true, adt)
 	}
-	if n := len(f.out.Observations); n != 6 {
+	if n := len(f.Out.Observations); n != 6 {
 		t.Errorf("%d observations for 100 identical messages", n)
 	}
-	if f.count(CounterMessages) != 100 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 100 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
 }
 
+// FuzzStream feeds b to a stream in the segments ctrl describes
+// (dpitest.Feeder.Split).
 func FuzzStream(f *testing.F) {
 	stream := append(append(append([]byte{}, adt...), ack...), mllp(`MSH#$%!@#APP$1.2#FAC#####ADT$A01#1#P#2.4`)...)
 	f.Add(stream, []byte{10, 200, 3})
 	f.Add(adt, []byte{1})
 	f.Add(ack, []byte{})
 	f.Add([]byte("\x0bMSH|^~\\&|A\\X41\\|B\\F\\|C|D|||ACK|1|P|2.5\rMSA|AA\r\x1c\r"), []byte{5, 5})
-	f.Fuzz(func(t *testing.T, b []byte, cuts []byte) {
+	f.Fuzz(func(t *testing.T, b []byte, ctrl []byte) {
 		fd := newFeeder(t)
-		fromOrig := true
-		for len(b) > 0 {
-			n := len(b)
-			if len(cuts) > 0 {
-				n = min(n, int(cuts[0])+1)
-				if cuts[0]&0x80 != 0 {
-					fromOrig = !fromOrig
-				}
-				if cuts[0] == 0xff {
-					fd.gap(fromOrig)
-				}
-				cuts = cuts[1:]
-			}
-			fd.feed(fromOrig, b[:n])
-			b = b[n:]
+		fd.Split(b, ctrl)
+		fd.End()
+		if fd.MaxKept > maxSegment+256 {
+			t.Fatalf("kept %d bytes", fd.MaxKept)
 		}
-		if fd.maxBuf > maxSegment+256 {
-			t.Fatalf("kept %d bytes", fd.maxBuf)
-		}
-		for _, o := range fd.out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-			for _, r := range o.Value {
-				if r < ' ' || r == 0x7f {
-					t.Fatalf("control character in %q", o.Value)
-				}
+		dpitest.CheckValues(t, fd.Out.Observations)
+		for _, o := range fd.Out.Observations {
+			if strings.ContainsFunc(o.Value, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("control character in %q", o.Value)
 			}
 		}
-		for _, c := range fd.out.Counters {
+		for _, c := range fd.Out.Counters {
 			if c.Name != CounterMessages && c.Name != CounterAcks && c.Name != CounterNacks {
 				t.Fatalf("counter %q", c.Name)
 			}

@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/base64"
-	"errors"
 	mrand "math/rand/v2"
 	"net/netip"
 	"os"
@@ -11,67 +10,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
-var (
-	clientIP = netip.MustParseAddr("10.0.0.5")
-	serverIP = netip.MustParseAddr("10.0.0.9")
-)
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.5:50000"), Server: netip.MustParseAddrPort("10.0.0.9:80")}
 
-func packet(fromClient bool, payload []byte) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FromOrig: fromClient, FlowID: "f1",
-		Src: clientIP, Dst: serverIP, SrcPort: 50000, DstPort: 80, Payload: payload}
-	if !fromClient {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
-
-// feeder plays bytes into a stream as the pipeline does: unconsumed bytes
-// are offered again with the next piece, skips are honoured.
-type feeder struct {
-	s    dpi.Stream
-	buf  [2][]byte
-	skip [2]int
-	done bool
-	err  error
-	out  dpi.Output
-}
-
-func newFeeder(first []byte, fromClient bool) *feeder {
-	return &feeder{s: New().NewStream(packet(fromClient, first))}
-}
-
-func (f *feeder) feed(fromClient bool, piece []byte) {
-	if f.done {
-		return
-	}
-	d := 1
-	if fromClient {
-		d = 0
-	}
-	if f.skip[d] >= len(piece) {
-		f.skip[d] -= len(piece)
-		return
-	}
-	piece = piece[f.skip[d]:]
-	f.skip[d] = 0
-	f.buf[d] = append(f.buf[d], piece...)
-	n, err := f.s.Data(packet(fromClient, piece), f.buf[d], &f.out)
-	if err != nil {
-		f.done = true
-		if !errors.Is(err, dpi.ErrStreamDone) {
-			f.err = err
-		}
-		return
-	}
-	if n >= len(f.buf[d]) {
-		f.skip[d] = n - len(f.buf[d])
-		f.buf[d] = f.buf[d][:0]
-		return
-	}
-	f.buf[d] = append([]byte(nil), f.buf[d][max(n, 0):]...)
+func newFeeder(t testing.TB, first []byte, fromClient bool) *dpitest.Feeder {
+	return dpitest.NewFeeder(t, New().NewStream(conn.Packet(fromClient, first)), conn.Packet)
 }
 
 // exchange is one write of a conversation.
@@ -82,35 +28,19 @@ type exchange struct {
 
 // play feeds a conversation, each write cut at random points when rng is
 // set, and ends the stream.
-func play(conv []exchange, rng *mrand.Rand) *feeder {
-	f := newFeeder([]byte(conv[0].data), conv[0].fromClient)
+func play(t testing.TB, conv []exchange, rng *mrand.Rand) *dpitest.Feeder {
+	f := newFeeder(t, []byte(conv[0].data), conv[0].fromClient)
+	var writes []dpitest.Write
 	for _, e := range conv {
-		data := []byte(e.data)
-		for len(data) > 0 {
-			n := len(data)
-			if rng != nil {
-				n = 1 + rng.IntN(len(data))
-			}
-			f.feed(e.fromClient, data[:n])
-			data = data[n:]
-		}
+		writes = append(writes, dpitest.Write{FromOrig: e.fromClient, Data: []byte(e.data)})
 	}
-	if !f.done {
-		f.s.End(&f.out)
-	}
+	f.Play(writes, dpitest.RandomCut(rng, 0))
+	f.End()
 	return f
 }
 
 type fact struct {
 	IP, Attr, Value string
-}
-
-func facts(out *dpi.Output) []fact {
-	var fs []fact
-	for _, o := range out.Observations {
-		fs = append(fs, fact{o.IP, o.Attribute, o.Value})
-	}
-	return fs
 }
 
 type attempt struct {
@@ -216,17 +146,17 @@ func TestConversations(t *testing.T) {
 				if seed > 0 {
 					rng = mrand.New(mrand.NewPCG(seed, 4))
 				}
-				f := play(c.conv, rng)
-				if f.err != nil {
-					t.Fatalf("seed %d: %v", seed, f.err)
+				f := play(t, c.conv, rng)
+				if err := f.Failed(); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
 				}
-				if diff := cmp.Diff(c.facts, facts(&f.out)); diff != "" {
+				if diff := cmp.Diff(c.facts, dpitest.Facts[fact](f.Out.Observations)); diff != "" {
 					t.Fatalf("seed %d: facts (-want +got):\n%s", seed, diff)
 				}
-				if diff := cmp.Diff(c.auths, attempts(&f.out)); diff != "" {
+				if diff := cmp.Diff(c.auths, attempts(&f.Out)); diff != "" {
 					t.Fatalf("seed %d: auths (-want +got):\n%s", seed, diff)
 				}
-				for _, o := range f.out.Observations {
+				for _, o := range f.Out.Observations {
 					for _, secret := range []string{"s3cret", "patient", "session", "Secret", "nurse"} {
 						if strings.Contains(o.Value, secret) {
 							t.Fatalf("value %q leaks %q", o.Value, secret)
@@ -258,24 +188,15 @@ func TestRealSplit(t *testing.T) {
 		}
 		for seed := range uint64(100) {
 			rng := mrand.New(mrand.NewPCG(seed, 5))
-			f := newFeeder(client, true)
+			f := newFeeder(t, client, true)
 			// All requests, then all responses: pipelining as the
 			// pairing sees it.
-			for _, dir := range []struct {
-				fromClient bool
-				data       []byte
-			}{{true, client}, {false, server}} {
-				for data := dir.data; len(data) > 0; {
-					n := 1 + rng.IntN(min(len(data), 200))
-					f.feed(dir.fromClient, data[:n])
-					data = data[n:]
-				}
+			f.Play([]dpitest.Write{{FromOrig: true, Data: client}, {FromOrig: false, Data: server}}, dpitest.RandomCut(rng, 200))
+			f.End()
+			if err := f.Failed(); err != nil {
+				t.Fatalf("%s seed %d: %v", c.name, seed, err)
 			}
-			f.s.End(&f.out)
-			if f.err != nil {
-				t.Fatalf("%s seed %d: %v", c.name, seed, f.err)
-			}
-			if diff := cmp.Diff(c.auths, attempts(&f.out)); diff != "" {
+			if diff := cmp.Diff(c.auths, attempts(&f.Out)); diff != "" {
 				t.Fatalf("%s seed %d: auths (-want +got):\n%s", c.name, seed, diff)
 			}
 		}
@@ -287,18 +208,18 @@ func TestRealSplit(t *testing.T) {
 func TestMaxRequests(t *testing.T) {
 	req := "GET / HTTP/1.1\r\n" + hdrs + "\r\n"
 	resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-	f := newFeeder([]byte(req), true)
+	f := newFeeder(t, []byte(req), true)
 	for i := range maxRequests + 5 {
-		f.feed(true, []byte(req))
-		if i < maxRequests && f.done {
+		f.Data(true, []byte(req))
+		if i < maxRequests && f.Err != nil {
 			t.Fatalf("done after %d requests", i+1)
 		}
 	}
 	for range maxRequests {
-		f.feed(false, []byte(resp))
+		f.Data(false, []byte(resp))
 	}
-	if !f.done || f.err != nil {
-		t.Errorf("done %v, err %v after %d responses", f.done, f.err, maxRequests)
+	if f.Err == nil || f.Failed() != nil {
+		t.Errorf("err %v after %d responses, want %v", f.Err, maxRequests, dpi.ErrStreamDone)
 	}
 }
 
@@ -306,28 +227,27 @@ func TestMaxRequests(t *testing.T) {
 // direction resynchronises on the next request.
 func TestGap(t *testing.T) {
 	req := "GET / HTTP/1.1\r\n" + hdrs + "Authorization: " + basic("a:b") + "\r\n\r\n"
-	f := newFeeder([]byte(req), true)
-	f.feed(true, []byte(req))
-	f.feed(true, []byte("GET /x HTTP/1.1\r\nHo"))
-	f.s.Gap(true)
-	f.buf[0] = nil
-	f.feed(true, []byte("ent: x\r\n\r\nGET / HTTP/1.1\r\nUser-Agent: after-gap\r\n\r\n"))
-	f.feed(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-	f.s.End(&f.out)
-	if diff := cmp.Diff([]attempt{{"basic", events.AuthUnknown, ""}}, attempts(&f.out)); diff != "" {
+	f := newFeeder(t, []byte(req), true)
+	f.Data(true, []byte(req))
+	f.Data(true, []byte("GET /x HTTP/1.1\r\nHo"))
+	f.Gap(true)
+	f.Data(true, []byte("ent: x\r\n\r\nGET / HTTP/1.1\r\nUser-Agent: after-gap\r\n\r\n"))
+	f.Data(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	f.End()
+	if diff := cmp.Diff([]attempt{{"basic", events.AuthUnknown, ""}}, attempts(&f.Out)); diff != "" {
 		t.Errorf("auths (-want +got):\n%s", diff)
 	}
-	got := facts(&f.out)
+	got := dpitest.Facts[fact](f.Out.Observations)
 	if want := (fact{"10.0.0.5", dpi.AttrHTTPUserAgent, "after-gap"}); got[len(got)-1] != want {
 		t.Errorf("last fact %v, want %v", got[len(got)-1], want)
 	}
 }
 
 func TestNotHTTP(t *testing.T) {
-	f := newFeeder([]byte("GET / HTTP/1.1\r\n"), true)
-	f.feed(true, []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"))
-	f.feed(false, []byte("SSH-2.0-OpenSSH_9.2\r\n"))
-	if f.err == nil {
+	f := newFeeder(t, []byte("GET / HTTP/1.1\r\n"), true)
+	f.Data(true, []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"))
+	f.Data(false, []byte("SSH-2.0-OpenSSH_9.2\r\n"))
+	if f.Failed() == nil {
 		t.Error("no error when neither direction speaks HTTP")
 	}
 }
@@ -348,29 +268,11 @@ func FuzzStream(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5\r\n\r\npw=1&"),
 		[]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"), uint64(2))
 	f.Fuzz(func(t *testing.T, client, server []byte, seed uint64) {
-		rng := mrand.New(mrand.NewPCG(seed, 2))
-		fd := newFeeder(client, true)
-		for len(client) > 0 || len(server) > 0 {
-			fromClient := len(server) == 0 || len(client) > 0 && rng.IntN(2) == 0
-			src := &server
-			if fromClient {
-				src = &client
-			}
-			n := 1 + rng.IntN(len(*src))
-			fd.feed(fromClient, (*src)[:n])
-			*src = (*src)[n:]
-			if rng.IntN(50) == 0 {
-				fd.s.Gap(fromClient)
-				fd.buf[0], fd.buf[1], fd.skip = nil, nil, [2]int{}
-			}
-		}
-		fd.s.End(&fd.out)
-		for _, o := range fd.out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
-		for _, a := range fd.out.Auths {
+		fd := newFeeder(t, client, true)
+		fd.Interleave(client, server, mrand.New(mrand.NewPCG(seed, 2)), 50)
+		fd.End()
+		dpitest.CheckValues(t, fd.Out.Observations)
+		for _, a := range fd.Out.Auths {
 			if a.Principal != "" || a.Method == "" {
 				t.Fatalf("auth %+v", a)
 			}

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bufio"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -47,13 +48,7 @@ func TestCaptures(t *testing.T) {
 		}
 		want[file] = append(want[file], fact)
 	}
-	files := slices.Sorted(func(yield func(string) bool) {
-		for f := range want {
-			if !yield(f) {
-				return
-			}
-		}
-	})
+	files := slices.Sorted(maps.Keys(want))
 	total := 0
 	for _, file := range files {
 		t.Run(file, func(t *testing.T) {

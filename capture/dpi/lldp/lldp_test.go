@@ -2,7 +2,6 @@ package lldp
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -11,14 +10,12 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
-	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 // facts summarises observations as sorted, distinct "mac attr=value"
 // lines, each checked against the device key.
 func facts(t testing.TB, obs []events.Observation) []string {
 	t.Helper()
-	var out []string
 	for _, o := range obs {
 		if o.Device != events.DeviceKey(o.MAC, "", o.VLAN) || o.Protocol != Protocol || o.IP != "" {
 			t.Errorf("observation badly keyed: %+v", o)
@@ -26,13 +23,8 @@ func facts(t testing.TB, obs []events.Observation) []string {
 		if len(o.Value) > dpi.MaxValue {
 			t.Errorf("value of %d bytes", len(o.Value))
 		}
-		s := fmt.Sprintf("%s %s=%s", o.MAC, o.Attribute, o.Value)
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
 	}
-	slices.Sort(out)
-	return out
+	return dpitest.Summary(obs, func(o events.Observation) string { return o.MAC })
 }
 
 // The expected values were read with
@@ -51,11 +43,10 @@ func facts(t testing.TB, obs []events.Observation) []string {
 // system descriptions as \n; dpi.Text makes them spaces.
 var captures = []struct {
 	file    string
-	shared  bool
 	want    []string
 	wantErr error
 }{
-	{file: "arkime_arkime/tests/pcap/wireshark-lldp.pcap", shared: true, want: []string{
+	{file: "arkime_arkime/tests/pcap/wireshark-lldp.pcap", want: []string{
 		"00:01:30:f9:ad:a0 hostname=Summit300-48",
 		"00:01:30:f9:ad:a0 lldp.capabilities=bridge,router",
 		"00:01:30:f9:ad:a0 lldp.chassis_id=00:01:30:f9:ad:a0",
@@ -77,7 +68,7 @@ var captures = []struct {
 		"00:13:21:57:ca:7f lldp.system_description=ProCurve J8762A Switch 2600-8-PWR, revision H.08.89, ROM H.08.5X (/sw/code/build/fish(ts_08_5))",
 		"00:13:21:57:ca:7f lldp.system_name=ProCurve Switch 2600-8-PWR",
 	}},
-	{file: "the-tcpdump-group_tcpdump/tests/LLDP_and_CDP.pcap", shared: true, want: []string{
+	{file: "the-tcpdump-group_tcpdump/tests/LLDP_and_CDP.pcap", want: []string{
 		"00:18:ba:98:68:8f hostname=S1.cisco.com",
 		"00:18:ba:98:68:8f lldp.capabilities=bridge,router",
 		"00:18:ba:98:68:8f lldp.chassis_id=00:18:ba:98:68:8f",
@@ -93,7 +84,7 @@ var captures = []struct {
 		"00:19:2f:a7:b2:8d lldp.system_description=Cisco IOS Software, C3560 Software (C3560-ADVIPSERVICESK9-M), Version 12.2(44)SE, RELEASE SOFTWARE (fc1) Copyright (c) 1986-2008 by Cisco Systems, Inc. Compiled Sat 05-Jan-08 00:15 by weiliu",
 		"00:19:2f:a7:b2:8d lldp.system_name=S2.cisco.com",
 	}},
-	{file: "the-tcpdump-group_tcpdump/tests/lldp_mudurl.pcap", shared: true, want: []string{
+	{file: "the-tcpdump-group_tcpdump/tests/lldp_mudurl.pcap", want: []string{
 		"00:23:54:c2:57:02 hostname=upstairs.ofcourseimright.com",
 		"00:23:54:c2:57:02 ip=2001:8a8:1006:4:223:54ff:fec2:5702",
 		"00:23:54:c2:57:02 ip=62.12.173.114",
@@ -108,7 +99,7 @@ var captures = []struct {
 		"00:23:54:c2:57:02 mud_url=https://imright.mud.example.com/.well-known/mud/v1/vomitv2.0",
 	}},
 	// The sender's source MAC is all zero: the MAC chassis ID keys it.
-	{file: "the-tcpdump-group_tcpdump/tests/lldp-app-priority.pcap", shared: true, want: []string{
+	{file: "the-tcpdump-group_tcpdump/tests/lldp-app-priority.pcap", want: []string{
 		"00:00:00:02:00:02 hostname=leaf0b",
 		"00:00:00:02:00:02 lldp.chassis_id=00:00:00:02:00:02",
 		"00:00:00:02:00:02 lldp.port_description=Big Cloud Fabric Switch Port leaf0b-eth10",
@@ -118,8 +109,8 @@ var captures = []struct {
 	}},
 	// Two LLDPDUs holding only a link aggregation TLV (tcpdump's
 	// lldp_8021_linkagg-v.out): malformed, nothing to report.
-	{file: "the-tcpdump-group_tcpdump/tests/lldp_8021_linkagg.pcap", shared: true, wantErr: ErrMissingMandatory},
-	{file: "zeek_zeek/testing/btest/Traces/lldp.pcap", shared: true, want: []string{
+	{file: "the-tcpdump-group_tcpdump/tests/lldp_8021_linkagg.pcap", wantErr: ErrMissingMandatory},
+	{file: "zeek_zeek/testing/btest/Traces/lldp.pcap", want: []string{
 		"00:22:2d:81:db:10 hostname=SMCGS8P-Smart",
 		"00:22:2d:81:db:10 ip=192.168.2.10",
 		"00:22:2d:81:db:10 lldp.capabilities=bridge",
@@ -152,31 +143,14 @@ var captures = []struct {
 	}},
 }
 
-func capturePath(t testing.TB, file string, shared bool) string {
-	t.Helper()
-	if shared {
-		return testshared.Pcap(t, file)
-	}
-	return file
-}
-
 func TestCaptures(t *testing.T) {
 	for _, c := range captures {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			d := New()
-			var out dpi.Output
-			n := 0
-			for _, f := range readFrames(t, capturePath(t, c.file, c.shared)) {
-				if !d.Match(&f) {
-					continue
+			out, errs := dpitest.DissectFrames(t, New(), dpitest.Frames(t, dpitest.Pcap(t, c.file)))
+			for i, err := range errs {
+				if !errors.Is(err, c.wantErr) {
+					t.Errorf("frame %d: error %v, want %v", i+1, err, c.wantErr)
 				}
-				n++
-				if err := d.DissectFrame(&f, &out); !errors.Is(err, c.wantErr) {
-					t.Errorf("frame %d: error %v, want %v", n, err, c.wantErr)
-				}
-			}
-			if n == 0 {
-				t.Fatal("no LLDP frame matched")
 			}
 			if diff := cmp.Diff(c.want, facts(t, out.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
@@ -190,7 +164,7 @@ func TestCaptures(t *testing.T) {
 func TestPipeline(t *testing.T) {
 	for _, c := range captures {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			res := dpitest.Run(t, []string{capturePath(t, c.file, c.shared)}, New())
+			res := dpitest.Run(t, []string{dpitest.Pcap(t, c.file)}, New())
 			if diff := cmp.Diff(c.want, facts(t, res.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
 			}
@@ -199,7 +173,7 @@ func TestPipeline(t *testing.T) {
 }
 
 func TestObservation(t *testing.T) {
-	frames := readFrames(t, "testdata/lldpd-med-inventory.pcap")
+	frames := dpitest.Frames(t, "testdata/lldpd-med-inventory.pcap")
 	f := frames[0]
 	f.VLAN = 12
 	var out dpi.Output
@@ -259,7 +233,7 @@ func TestCapabilities(t *testing.T) {
 
 func FuzzDissectFrame(f *testing.F) {
 	for _, c := range captures {
-		for _, fr := range readFrames(f, capturePath(f, c.file, c.shared)) {
+		for _, fr := range dpitest.Frames(f, dpitest.Pcap(f, c.file)) {
 			f.Add(fr.Payload)
 		}
 	}
@@ -269,10 +243,6 @@ func FuzzDissectFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out dpi.Output
 		_ = d.DissectFrame(&dpi.Frame{SrcMAC: [6]byte{2, 0, 0, 0, 0, 1}, EtherType: EtherType, Payload: b}, &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

@@ -3,12 +3,12 @@ package mdns
 import (
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
@@ -54,14 +54,6 @@ type obs struct {
 	Attr, Value string
 	Confidence  float64
 	Evidence    string
-}
-
-func simplify(in []events.Observation) []obs {
-	var out []obs
-	for _, o := range in {
-		out = append(out, obs{o.Attribute, o.Value, o.Confidence, o.Evidence})
-	}
-	return out
 }
 
 // The expected values were read with tshark from the frames named in
@@ -122,10 +114,10 @@ func TestDissect(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := New()
 			var out dpi.Output
-			if err := d.Dissect(packet(t, c.src, "", mustHex(t, c.payload)), &out); err != nil {
+			if err := d.Dissect(packet(t, c.src, "", dpitest.MustHex(t, c.payload)), &out); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(c.want, simplify(out.Observations)); diff != "" {
+			if diff := cmp.Diff(c.want, dpitest.Details[obs](out.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 		})
@@ -135,7 +127,7 @@ func TestDissect(t *testing.T) {
 func TestObservationKeys(t *testing.T) {
 	d := New()
 	var out dpi.Output
-	p := packet(t, "10.0.2.7", "8a:3c:d6:e1:4d:c4", mustHex(t, announceQEMU))
+	p := packet(t, "10.0.2.7", "8a:3c:d6:e1:4d:c4", dpitest.MustHex(t, announceQEMU))
 	if err := d.Dissect(p, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +148,7 @@ func TestObservationKeys(t *testing.T) {
 // reports nothing new, and that it does again after the hour.
 func TestRepeats(t *testing.T) {
 	d := New()
-	p := packet(t, "192.0.2.10", "6a:61:83:bd:a9:aa", mustHex(t, announceAvahi))
+	p := packet(t, "192.0.2.10", "6a:61:83:bd:a9:aa", dpitest.MustHex(t, announceAvahi))
 	var out dpi.Output
 	if err := d.Dissect(p, &out); err != nil || len(out.Observations) != 11 {
 		t.Fatalf("first: %d observations, %v", len(out.Observations), err)
@@ -175,7 +167,7 @@ func TestRepeats(t *testing.T) {
 
 func TestMalformed(t *testing.T) {
 	d := New()
-	cut := mustHex(t, announceAvahi)
+	cut := dpitest.MustHex(t, announceAvahi)
 	cases := []struct {
 		name    string
 		payload []byte
@@ -237,7 +229,7 @@ func TestAllocs(t *testing.T) {
 	d := New()
 	var out dpi.Output
 	for _, c := range []struct{ src, payload string }{{"10.0.2.7", announceQEMU}, {"192.0.2.10", announceAvahi}} {
-		p := packet(t, c.src, "8a:3c:d6:e1:4d:c4", mustHex(t, c.payload))
+		p := packet(t, c.src, "8a:3c:d6:e1:4d:c4", dpitest.MustHex(t, c.payload))
 		_ = d.Dissect(p, &out)
 		if n := testing.AllocsPerRun(100, func() {
 			out.Reset()
@@ -246,7 +238,7 @@ func TestAllocs(t *testing.T) {
 			t.Errorf("repeated response from %s: %v allocations", c.src, n)
 		}
 	}
-	q := packet(t, "192.0.2.10", "", mustHex(t, probeAvahi))
+	q := packet(t, "192.0.2.10", "", dpitest.MustHex(t, probeAvahi))
 	if n := testing.AllocsPerRun(100, func() {
 		out.Reset()
 		_ = d.Dissect(q, &out)
@@ -263,7 +255,7 @@ func BenchmarkDissect(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			d := New()
-			p := packet(b, c.src, "", mustHex(b, c.payload))
+			p := packet(b, c.src, "", dpitest.MustHex(b, c.payload))
 			var out dpi.Output
 			b.ReportAllocs()
 			for b.Loop() {
@@ -276,14 +268,14 @@ func BenchmarkDissect(b *testing.B) {
 
 func FuzzDissect(f *testing.F) {
 	for _, s := range []string{announceQEMU, srvGemini, reverseTangent, announceAvahi, probeAvahi, unrelatedAAAA} {
-		f.Add(mustHex(f, s))
+		f.Add(dpitest.MustHex(f, s))
 	}
-	for _, b := range readPayloads("testdata/avahi.pcap", 5353) {
+	for _, b := range dpitest.Payloads(f, "testdata/avahi.pcap", dpitest.Filter{Port: 5353}) {
 		f.Add(b)
 	}
-	if dir := sharedPcaps(); dir != "" {
-		for _, c := range captures {
-			for _, b := range readPayloads(filepath.Join(dir, c.file), 5353) {
+	for _, c := range captures {
+		if path := dpitest.SharedPcap(c.file); path != "" && !c.local {
+			for _, b := range dpitest.Payloads(f, path, dpitest.Filter{Port: 5353}) {
 				f.Add(b)
 			}
 		}
@@ -293,10 +285,6 @@ func FuzzDissect(f *testing.F) {
 		var out dpi.Output
 		p := &dpi.Packet{Transport: dpi.UDP, Src: netip.MustParseAddr("10.0.2.7"), SrcPort: 5353, DstPort: 5353, Payload: b}
 		_ = d.Dissect(p, &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

@@ -7,25 +7,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpitest"
-	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 type fact struct{ IP, Attr, Value string }
-
-// distinct returns the distinct (IP, attribute, value) facts in order of
-// first appearance.
-func distinct(res dpitest.Result) []fact {
-	var out []fact
-	seen := map[fact]bool{}
-	for _, o := range res.Observations {
-		f := fact{o.IP, o.Attribute, o.Value}
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
 
 const (
 	qemu6  = "fd52:429e:c03c:8235:883c:d6ff:fee1:4dc4"
@@ -99,15 +83,11 @@ func avahiServices(ip string) []fact {
 func TestCaptures(t *testing.T) {
 	for _, c := range captures {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			path := c.file
-			if !c.local {
-				path = testshared.Pcap(t, c.file)
-			}
-			res := dpitest.Run(t, []string{path}, dpi.MDNS{}, New())
+			res := dpitest.Run(t, []string{dpitest.Pcap(t, c.file)}, dpi.MDNS{}, New())
 			if res.Stats.DissectErrors != 0 {
 				t.Errorf("%d dissect errors", res.Stats.DissectErrors)
 			}
-			if diff := cmp.Diff(c.facts, distinct(res)); diff != "" {
+			if diff := cmp.Diff(c.facts, dpitest.DistinctFacts[fact](res.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
 			}
 			if q, r := res.Counter(CounterQueries), res.Counter(CounterResponses); q != c.queries || r != c.responses {

@@ -1,11 +1,8 @@
 package modbus
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -204,7 +201,7 @@ func TestZeekOracle(t *testing.T) {
 	res := dpitest.Run(t, []string{testshared.Pcap(t, "zeek_zeek/testing/btest/Traces/modbus/modbus-and-non-modbus-p502.pcap")}, dpi.Modbus{}, New())
 	base := "zeek_zeek/testing/btest/Baseline/scripts.base.protocols.modbus.modbus_and_non_modbus_on_port_502/"
 	var wantFlows []string
-	for _, f := range zeekLog(t, base+"conn.log") {
+	for _, f := range dpitest.ZeekLog(t, testshared.Pcap(t, base+"conn.log")) {
 		if f["service"] == "modbus" {
 			wantFlows = append(wantFlows, f["id.orig_h"]+":"+f["id.orig_p"])
 		}
@@ -222,7 +219,7 @@ func TestZeekOracle(t *testing.T) {
 		t.Errorf("Modbus flows (-zeek +got):\n%s", diff)
 	}
 	var wantReads, wantWrites uint64
-	for _, f := range zeekLog(t, base+"modbus.log") {
+	for _, f := range dpitest.ZeekLog(t, testshared.Pcap(t, base+"modbus.log")) {
 		if f["pdu_type"] != "REQ" {
 			continue
 		}
@@ -248,40 +245,6 @@ func itoa(v uint16) string {
 	}
 }
 
-// zeekLog reads a Zeek TSV log of the shared corpus into field maps.
-func zeekLog(t *testing.T, rel string) []map[string]string {
-	t.Helper()
-	f, err := os.Open(testshared.Pcap(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var fields []string
-	var out []map[string]string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := s.Text()
-		if rest, ok := strings.CutPrefix(line, "#fields\t"); ok {
-			fields = strings.Split(rest, "\t")
-			continue
-		}
-		if strings.HasPrefix(line, "#") || fields == nil {
-			continue
-		}
-		m := map[string]string{}
-		for i, v := range strings.Split(line, "\t") {
-			if i < len(fields) {
-				m[fields[i]] = v
-			}
-		}
-		out = append(out, m)
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func FuzzDissect(f *testing.F) {
 	// Seeds: TCP payloads of modbus_example.pcap frames 92 and 94 (Read
 	// Device Identification request and response), suricata modbus.pcap
@@ -298,11 +261,7 @@ func FuzzDissect(f *testing.F) {
 		{Port, "0000000000030a880b"},
 		{Port, "000000000032005a00fe10ff5a010100000070020000270009000800000000000e3134302043505520333131203130010101000000001100"},
 	} {
-		b, err := hex.DecodeString(s.hex)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(s.port, b)
+		f.Add(s.port, dpitest.MustHex(f, s.hex))
 	}
 	f.Add(uint16(Port), adu(0x01, deviceIDResponse(0x03, 0x83, byte(0x04), "Modicon M340", byte(0x05), "BMX P34 2020", byte(0x06), "AHU")...))
 	f.Add(uint16(40000), slices.Concat(adu(1, 0x03, 0, 0, 0, 1), adu(1, 0x06, 0, 1, 0, 2)))
@@ -314,10 +273,6 @@ func FuzzDissect(f *testing.F) {
 			dport = 40000
 		}
 		_ = d.Dissect(packet(sport, dport, b), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value of %d bytes", len(o.Value))
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

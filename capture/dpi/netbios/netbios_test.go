@@ -2,13 +2,12 @@ package netbios
 
 import (
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
-	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
 
 // packet returns a NetBIOS packet from src on port (137 or 138).
@@ -24,14 +23,6 @@ type obs struct {
 	Attr, Value string
 	Confidence  float64
 	Evidence    string
-}
-
-func simplify(in []events.Observation) []obs {
-	var out []obs
-	for _, o := range in {
-		out = append(out, obs{o.Attribute, o.Value, o.Confidence, o.Evidence})
-	}
-	return out
 }
 
 // The expected values were read with tshark from the frames named in
@@ -87,10 +78,10 @@ func TestDissect(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var out dpi.Output
-			if err := New().Dissect(packet(c.src, c.port, mustHex(t, c.payload)), &out); err != nil {
+			if err := New().Dissect(packet(c.src, c.port, dpitest.MustHex(t, c.payload)), &out); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(c.want, simplify(out.Observations)); diff != "" {
+			if diff := cmp.Diff(c.want, dpitest.Details[obs](out.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 		})
@@ -101,7 +92,7 @@ func TestDissect(t *testing.T) {
 // read when the datagram's source name says nothing (a name with another
 // suffix).
 func TestServerName(t *testing.T) {
-	b := mustHex(t, hostAnnounce7)
+	b := dpitest.MustHex(t, hostAnnounce7)
 	// The source name NVR9<20> is encoded at 14: 'C','A' is the suffix
 	// 0x20 in its last two bytes; make it 0x1b.
 	b[14+31], b[14+32] = 'B', 'L'
@@ -109,7 +100,7 @@ func TestServerName(t *testing.T) {
 	if err := New().Dissect(packet("10.0.5.9", 138, b), &out); err != nil {
 		t.Fatal(err)
 	}
-	got := simplify(out.Observations)
+	got := dpitest.Details[obs](out.Observations)
 	want := []obs{
 		{dpi.AttrNetBIOSName, "NVR9", 0.9, "Browser host announcement server name"},
 		{dpi.AttrHostname, "NVR9", 0.8, "Browser host announcement server name"},
@@ -120,8 +111,8 @@ func TestServerName(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
-	ann := mustHex(t, hostAnnounce7)
-	reg := mustHex(t, regName)
+	ann := dpitest.MustHex(t, hostAnnounce7)
+	reg := dpitest.MustHex(t, regName)
 	for _, c := range []struct {
 		name    string
 		port    uint16
@@ -148,7 +139,7 @@ func TestMalformed(t *testing.T) {
 func TestRepeats(t *testing.T) {
 	d := New()
 	var out dpi.Output
-	p := packet("10.0.5.9", 138, mustHex(t, hostAnnounce7))
+	p := packet("10.0.5.9", 138, dpitest.MustHex(t, hostAnnounce7))
 	if err := d.Dissect(p, &out); err != nil || len(out.Observations) != 5 {
 		t.Fatalf("first: %d observations, %v", len(out.Observations), err)
 	}
@@ -173,7 +164,7 @@ func TestAllocs(t *testing.T) {
 		port    uint16
 		payload string
 	}{{"192.168.239.129", 137, regName}, {"10.0.4.24", 137, nodeStatus}, {"10.0.5.9", 138, hostAnnounce7}, {"10.0.4.131", 137, nameQuery}} {
-		p := packet(c.src, c.port, mustHex(t, c.payload))
+		p := packet(c.src, c.port, dpitest.MustHex(t, c.payload))
 		_ = d.Dissect(p, &out)
 		if n := testing.AllocsPerRun(100, func() {
 			out.Reset()
@@ -186,7 +177,7 @@ func TestAllocs(t *testing.T) {
 
 func BenchmarkDissect(b *testing.B) {
 	d := New()
-	p := packet("10.0.5.9", 138, mustHex(b, hostAnnounce7))
+	p := packet("10.0.5.9", 138, dpitest.MustHex(b, hostAnnounce7))
 	var out dpi.Output
 	b.ReportAllocs()
 	for b.Loop() {
@@ -205,12 +196,12 @@ func FuzzDissect(f *testing.F) {
 		{138, hostAnnounce7}, {138, hostAnnounceOKI},
 	}
 	for _, s := range seeds {
-		f.Add(s.port == 138, mustHex(f, s.payload))
+		f.Add(s.port == 138, dpitest.MustHex(f, s.payload))
 	}
-	if dir := sharedPcaps(); dir != "" {
-		for _, c := range captures {
+	for _, c := range captures {
+		if path := dpitest.SharedPcap(c.file); path != "" {
 			for _, port := range []uint16{137, 138} {
-				for _, b := range readPayloads(filepath.Join(dir, c.file), port) {
+				for _, b := range dpitest.Payloads(f, path, dpitest.Filter{Port: port}) {
 					f.Add(port == 138, b)
 				}
 			}
@@ -224,10 +215,6 @@ func FuzzDissect(f *testing.F) {
 		}
 		var out dpi.Output
 		_ = d.Dissect(packet("10.0.5.9", port, b), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

@@ -13,21 +13,6 @@ import (
 
 type fact struct{ IP, Attr, Value string }
 
-// distinct returns the distinct (IP, attribute, value) facts in order of
-// first appearance.
-func distinct(res dpitest.Result) []fact {
-	var out []fact
-	seen := map[fact]bool{}
-	for _, o := range res.Observations {
-		f := fact{o.IP, o.Attribute, o.Value}
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // names returns the NetBIOS name and host name facts of ip.
 func names(ip, name string) []fact {
 	return []fact{{ip, dpi.AttrNetBIOSName, name}, {ip, dpi.AttrHostname, name}}
@@ -141,7 +126,7 @@ func TestCaptures(t *testing.T) {
 			if res.Stats.DissectErrors != 0 {
 				t.Errorf("%d dissect errors", res.Stats.DissectErrors)
 			}
-			if diff := cmp.Diff(c.facts, distinct(res)); diff != "" {
+			if diff := cmp.Diff(c.facts, dpitest.DistinctFacts[fact](res.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
 			}
 			got := [3]uint64{res.Counter(CounterNameService), res.Counter(CounterDatagrams), res.Counter(CounterAnnouncements)}

@@ -1,7 +1,6 @@
 package ntp
 
 import (
-	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -45,18 +44,12 @@ func (controlIdentifier) Identify(p *dpi.Packet) bool {
 // lines.
 func summary(t testing.TB, obs []events.Observation) []string {
 	t.Helper()
-	var out []string
 	for _, o := range obs {
 		if o.Protocol != Protocol || len(o.Value) > dpi.MaxValue || o.Value == "" {
 			t.Errorf("bad observation %+v", o)
 		}
-		s := fmt.Sprintf("%s %s=%s", o.Device, o.Attribute, o.Value)
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
 	}
-	slices.Sort(out)
-	return out
+	return dpitest.Summary(obs, func(o events.Observation) string { return o.Device })
 }
 
 // The expected values were read with
@@ -264,7 +257,7 @@ func TestVariable(t *testing.T) {
 
 func FuzzDissect(f *testing.F) {
 	for _, c := range captures {
-		for _, b := range readPayloads(f, testshared.Pcap(f, c.file)) {
+		for _, b := range dpitest.Payloads(f, testshared.Pcap(f, c.file), dpitest.Filter{Transport: dpi.UDP}) {
 			f.Add(b)
 		}
 	}
@@ -273,10 +266,6 @@ func FuzzDissect(f *testing.F) {
 		var out dpi.Output
 		p := &dpi.Packet{Transport: dpi.UDP, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Payload: b}
 		_ = d.Dissect(p, &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

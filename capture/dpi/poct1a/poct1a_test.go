@@ -28,18 +28,6 @@ func facts(obs []events.Observation) []fact {
 	return out
 }
 
-// assertNoLeak fails if a marker appears in any observation field.
-func assertNoLeak(t *testing.T, obs []events.Observation, markers ...string) {
-	t.Helper()
-	for _, o := range obs {
-		for _, m := range markers {
-			if strings.Contains(o.Value, m) || strings.Contains(o.Evidence, m) || strings.Contains(o.Attribute, m) {
-				t.Errorf("observation %s=%q (%s) leaks %q", o.Attribute, o.Value, o.Evidence, m)
-			}
-		}
-	}
-}
-
 // TestCapture reads a real DCA Vantage conversation. The expected DEV
 // values were read with
 //
@@ -73,83 +61,22 @@ func TestCapture(t *testing.T) {
 		}
 	}
 	// From OBS.R01 (frame 13): results, units, reagent lot, notes.
-	assertNoLeak(t, res.Observations, "HbA1c", "mmol/mol", "eAG", "mg/dL", "Slope", "0852", "2018-07-26", "IFCC")
+	dpitest.NoLeak(t, res.Observations, "HbA1c", "mmol/mol", "eAG", "mg/dL", "Slope", "0852", "2018-07-26", "IFCC")
 	if res.Stats.DissectErrors != 0 {
 		t.Errorf("%d dissect errors", res.Stats.DissectErrors)
 	}
 }
 
-// feeder drives a Stream as the capture pipeline does.
-type feeder struct {
-	t      testing.TB
-	s      dpi.Stream
-	buf    [2][]byte
-	skip   [2]int
-	out    dpi.Output
-	err    error
-	maxBuf int
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:3001")}
+
+func newFeeder(t testing.TB) *dpitest.Feeder {
+	return dpitest.NewFeeder(t, New().NewStream(conn.Packet(true, nil)), conn.Packet)
 }
 
-func newFeeder(t testing.TB) *feeder { return &feeder{t: t, s: New().NewStream(&dpi.Packet{})} }
-
-func (f *feeder) feed(fromOrig bool, chunk []byte) {
-	if f.err != nil {
-		return
-	}
-	d := 1
-	if fromOrig {
-		d = 0
-	}
-	if f.skip[d] >= len(chunk) {
-		f.skip[d] -= len(chunk)
-		return
-	}
-	chunk = chunk[f.skip[d]:]
-	f.skip[d] = 0
-	view := append(f.buf[d], chunk...)
-	p := &dpi.Packet{FromOrig: fromOrig, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Payload: chunk}
-	if !fromOrig {
-		p.Src, p.Dst = p.Dst, p.Src
-	}
-	n, err := f.s.Data(p, view, &f.out)
-	if err != nil {
-		f.err = err
-		return
-	}
-	if n < 0 {
-		f.t.Fatalf("consumed %d", n)
-	}
-	if n >= len(view) {
-		f.skip[d] = n - len(view)
-		f.buf[d] = f.buf[d][:0]
-		return
-	}
-	f.buf[d] = append(f.buf[d][:0], view[n:]...)
-	f.maxBuf = max(f.maxBuf, len(f.buf[d]))
-}
-
-func (f *feeder) gap(fromOrig bool) {
-	d := 1
-	if fromOrig {
-		d = 0
-	}
-	f.buf[d], f.skip[d] = f.buf[d][:0], 0
-	f.s.Gap(fromOrig)
-}
-
-func (f *feeder) count(name string) uint64 {
-	var n uint64
-	for _, c := range f.out.Counters {
-		if c.Name == name {
-			n += c.N
-		}
-	}
-	return n
-}
-
-func (f *feeder) values() map[string]string {
+// values maps the attributes observed to their last values.
+func values(f *dpitest.Feeder) map[string]string {
 	m := map[string]string{}
-	for _, o := range f.out.Observations {
+	for _, o := range f.Out.Observations {
 		m[o.Attribute] = o.Value
 	}
 	return m
@@ -174,10 +101,10 @@ const (
 
 func TestStream(t *testing.T) {
 	f := newFeeder(t)
-	f.feed(true, []byte(hel+obs+eot))
-	f.feed(false, []byte(ackMsg))
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Data(true, []byte(hel+obs+eot))
+	f.Data(false, []byte(ackMsg))
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
 	want := map[string]string{
 		AttrVendorID:            "SIEM",
@@ -188,57 +115,35 @@ func TestStream(t *testing.T) {
 		dpi.AttrSoftwareVersion: "4.4.0.0",
 		AttrDeviceName:          "ED & ICU meter 3",
 	}
-	if diff := cmp.Diff(want, f.values()); diff != "" {
+	if diff := cmp.Diff(want, values(f)); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
-	for _, o := range f.out.Observations {
+	for _, o := range f.Out.Observations {
 		if o.IP != "10.0.0.1" {
 			t.Errorf("%s about %s, want the device 10.0.0.1", o.Attribute, o.IP)
 		}
 	}
-	if f.count(CounterMessages) != 4 || f.count(CounterObservations) != 1 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 4 || f.Counters()[CounterObservations] != 1 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
-	assertNoLeak(t, f.out.Observations, "ZZTESTPATIENT", "ZZRESULT", "ZZLEAK", "HbA1c")
+	dpitest.NoLeak(t, f.Out.Observations, "ZZTESTPATIENT", "ZZRESULT", "ZZLEAK", "HbA1c")
 }
 
 // TestSplits cuts the conversation at every byte: the results must not
 // depend on where segments end, and an OBS is never buffered.
 func TestSplits(t *testing.T) {
 	conv := []byte(hel + obs + eot + obs + hel)
-	whole := newFeeder(t)
-	whole.feed(true, conv)
-	if whole.err != nil {
-		t.Fatal(whole.err)
-	}
-	for cut := 1; cut < len(conv); cut++ {
-		f := newFeeder(t)
-		f.feed(true, conv[:cut])
-		f.feed(true, conv[cut:])
-		if f.err != nil {
-			t.Fatalf("cut %d: %v", cut, f.err)
-		}
-		if diff := cmp.Diff(whole.out, f.out); diff != "" {
-			t.Fatalf("cut %d (-whole +split):\n%s", cut, diff)
-		}
-	}
-	f := newFeeder(t)
-	for i := range conv {
-		f.feed(true, conv[i:i+1])
-	}
-	if diff := cmp.Diff(whole.out, f.out); diff != "" {
-		t.Fatalf("byte by byte (-whole +split):\n%s", diff)
-	}
-	if f.count(CounterMessages) != 5 || f.count(CounterObservations) != 2 {
-		t.Errorf("counters %v", f.out.Counters)
+	f := dpitest.CheckSplits(t, func() *dpitest.Feeder { return newFeeder(t) }, true, conv)
+	if f.Counters()[CounterMessages] != 5 || f.Counters()[CounterObservations] != 2 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
 	// Only a hello is kept whole; OBS bytes are consumed as they come.
 	f = newFeeder(t)
 	for i := range obs {
-		f.feed(true, []byte(obs[i:i+1]))
+		f.Data(true, []byte(obs[i:i+1]))
 	}
-	if f.maxBuf > 16 {
-		t.Errorf("kept %d bytes of an OBS", f.maxBuf)
+	if f.MaxKept > 16 {
+		t.Errorf("kept %d bytes of an OBS", f.MaxKept)
 	}
 }
 
@@ -246,17 +151,17 @@ func TestSplits(t *testing.T) {
 // patient lists: counted, never read.
 func TestOtherMessages(t *testing.T) {
 	f := newFeeder(t)
-	f.feed(false, []byte(decl+`<NOVA.STATSTRIP.SETUP><DEV><DEV.model_id V="ZZLEAK"/></DEV></NOVA.STATSTRIP.SETUP>`+
+	f.Data(false, []byte(decl+`<NOVA.STATSTRIP.SETUP><DEV><DEV.model_id V="ZZLEAK"/></DEV></NOVA.STATSTRIP.SETUP>`+
 		`<NOVA.PHYS.R01 a="1"/>`+decl+`<PTL.R01><PT><PT.patient_id V="ZZTESTPATIENT"/><HEL.R01>x</HEL.R01></PT></PTL.R01>`+
 		`<HDR><Nova.x/><A.></A.><ACK.R01/>`))
-	if f.err != nil {
-		t.Fatal(f.err)
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
-	if len(f.out.Observations) != 0 {
-		t.Errorf("observations %v", f.out.Observations)
+	if len(f.Out.Observations) != 0 {
+		t.Errorf("observations %v", f.Out.Observations)
 	}
-	if f.count(CounterMessages) != 4 || f.count(CounterObservations) != 0 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 4 || f.Counters()[CounterObservations] != 0 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
 }
 
@@ -264,42 +169,42 @@ func TestLargeObservation(t *testing.T) {
 	big := decl + `<OBS.R01><SVC>` + strings.Repeat(`<OBS><OBS.value V="ZZRESULT 64" /></OBS>`, 50000) + `</SVC></OBS.R01>`
 	f := newFeeder(t)
 	for i := 0; i < len(big); i += 1460 {
-		f.feed(true, []byte(big[i:min(i+1460, len(big))]))
+		f.Data(true, []byte(big[i:min(i+1460, len(big))]))
 	}
-	f.feed(true, []byte(hel))
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Data(true, []byte(hel))
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
-	if f.maxBuf > 1460 {
-		t.Errorf("kept %d bytes", f.maxBuf)
+	if f.MaxKept > 1460 {
+		t.Errorf("kept %d bytes", f.MaxKept)
 	}
-	if f.count(CounterMessages) != 2 || f.values()[dpi.AttrModel] != "DCA Vantage" {
-		t.Errorf("counters %v, values %v", f.out.Counters, f.values())
+	if f.Counters()[CounterMessages] != 2 || values(f)[dpi.AttrModel] != "DCA Vantage" {
+		t.Errorf("counters %v, values %v", f.Out.Counters, values(f))
 	}
 }
 
 func TestResync(t *testing.T) {
 	f := newFeeder(t)
-	f.feed(true, []byte(obs[:300]))
-	f.gap(true)
-	f.feed(true, []byte(obs[350:])) // rest of an OBS, without its start
-	f.feed(true, []byte(hel[:200]))
-	f.gap(true) // the hello is lost
-	f.feed(true, []byte(hel[400:]))
-	f.feed(true, []byte(ackMsg))
-	if f.err != nil {
-		t.Fatal(f.err)
+	f.Data(true, []byte(obs[:300]))
+	f.Gap(true)
+	f.Data(true, []byte(obs[350:])) // rest of an OBS, without its start
+	f.Data(true, []byte(hel[:200]))
+	f.Gap(true) // the hello is lost
+	f.Data(true, []byte(hel[400:]))
+	f.Data(true, []byte(ackMsg))
+	if f.Err != nil {
+		t.Fatal(f.Err)
 	}
-	if len(f.out.Observations) != 0 {
-		t.Errorf("observations from partial messages: %v", f.out.Observations)
+	if len(f.Out.Observations) != 0 {
+		t.Errorf("observations from partial messages: %v", f.Out.Observations)
 	}
 	// OBS, HEL, ACK.
-	if f.count(CounterMessages) != 3 {
-		t.Errorf("counters %v", f.out.Counters)
+	if f.Counters()[CounterMessages] != 3 {
+		t.Errorf("counters %v", f.Out.Counters)
 	}
-	f.feed(true, []byte(hel))
-	if f.values()[dpi.AttrSerial] != "S013023" {
-		t.Errorf("no resync: %v", f.values())
+	f.Data(true, []byte(hel))
+	if values(f)[dpi.AttrSerial] != "S013023" {
+		t.Errorf("no resync: %v", values(f))
 	}
 }
 
@@ -328,16 +233,16 @@ func TestHello(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFeeder(t)
-			f.feed(true, []byte(c.msg))
-			f.feed(true, []byte(ackMsg))
-			if f.err != nil {
-				t.Fatal(f.err)
+			f.Data(true, []byte(c.msg))
+			f.Data(true, []byte(ackMsg))
+			if f.Err != nil {
+				t.Fatal(f.Err)
 			}
-			if diff := cmp.Diff(c.want, f.values()); diff != "" {
+			if diff := cmp.Diff(c.want, values(f)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			if f.count(CounterMessages) != 2 {
-				t.Errorf("counters %v", f.out.Counters)
+			if f.Counters()[CounterMessages] != 2 {
+				t.Errorf("counters %v", f.Out.Counters)
 			}
 		})
 	}
@@ -352,53 +257,37 @@ func TestMalformedHello(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFeeder(t)
-			f.feed(true, []byte(msg))
-			if f.err == nil {
+			f.Data(true, []byte(msg))
+			if f.Err == nil {
 				t.Fatal("no error")
 			}
-			if len(f.out.Observations) != 0 {
-				t.Errorf("observations from a malformed hello: %v", f.out.Observations)
+			if len(f.Out.Observations) != 0 {
+				t.Errorf("observations from a malformed hello: %v", f.Out.Observations)
 			}
 		})
 	}
 }
 
+// FuzzStream feeds b to a stream in the segments ctrl describes
+// (dpitest.Feeder.Split).
 func FuzzStream(f *testing.F) {
 	f.Add([]byte(hel+obs+eot), []byte{50, 200, 3})
 	f.Add([]byte(ackMsg+hel), []byte{})
 	f.Add([]byte(`<HEL.R01 a='>'><DEV><DEV.serial_id V="1"/></DEV></HEL.R01  ><OBS.R02/>`), []byte{7, 7})
-	f.Fuzz(func(t *testing.T, b []byte, cuts []byte) {
+	f.Fuzz(func(t *testing.T, b []byte, ctrl []byte) {
 		fd := newFeeder(t)
-		fromOrig := true
-		for len(b) > 0 {
-			n := len(b)
-			if len(cuts) > 0 {
-				n = min(n, int(cuts[0])+1)
-				if cuts[0]&0x80 != 0 {
-					fromOrig = !fromOrig
-				}
-				if cuts[0] == 0xff {
-					fd.gap(fromOrig)
-				}
-				cuts = cuts[1:]
-			}
-			fd.feed(fromOrig, b[:n])
-			b = b[n:]
+		fd.Split(b, ctrl)
+		fd.End()
+		if fd.MaxKept > maxHello+256 {
+			t.Fatalf("kept %d bytes", fd.MaxKept)
 		}
-		if fd.maxBuf > maxHello+256 {
-			t.Fatalf("kept %d bytes", fd.maxBuf)
-		}
-		for _, o := range fd.out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-			for _, r := range o.Value {
-				if r < ' ' || r == 0x7f {
-					t.Fatalf("control character in %q", o.Value)
-				}
+		dpitest.CheckValues(t, fd.Out.Observations)
+		for _, o := range fd.Out.Observations {
+			if strings.ContainsFunc(o.Value, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("control character in %q", o.Value)
 			}
 		}
-		for _, c := range fd.out.Counters {
+		for _, c := range fd.Out.Counters {
 			if c.Name != CounterMessages && c.Name != CounterObservations {
 				t.Fatalf("counter %q", c.Name)
 			}

@@ -57,11 +57,7 @@ func TestCaptures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			res := dpitest.Run(t, []string{testshared.Pcap(t, c.file)}, dpi.RDP{}, rdp.New())
-			var got []fact
-			for _, o := range res.Observations {
-				got = append(got, fact{o.IP, o.Attribute, o.Value})
-			}
-			if diff := cmp.Diff(c.facts, got); diff != "" {
+			if diff := cmp.Diff(c.facts, dpitest.Facts[fact](res.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			if len(res.Auths) != 0 {

@@ -2,7 +2,6 @@ package rdp
 
 import (
 	"bytes"
-	"encoding/hex"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,24 +9,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
-
-func unhex(s string) []byte {
-	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // PDUs of zeek rdp/rdp-x509.pcap (tshark -q -z follow,tcp,raw,0): the
 // Connection Request (cookie "JOHN-PC  ", standard security requested),
 // the Connection Confirm (standard security selected) and the MCS Connect
 // Initial (clientName JOHN-PC-LAPTOP, clientBuild 9600).
 var (
-	x509CR = unhex("0300002f2ae00000000000436f6f6b69653a206d737473686173683d4a4f484e2d504320200d0a0100080000000000")
-	x509CC = unhex("030000130ed000001234000200080000000000")
-	x509CI = unhex(`
+	x509CR = dpitest.MustHex(nil, "0300002f2ae00000000000436f6f6b69653a206d737473686173683d4a4f484e2d504320200d0a0100080000000000")
+	x509CC = dpitest.MustHex(nil, "030000130ed000001234000200080000000000")
+	x509CI = dpitest.MustHex(nil, `
 030001be02f0807f658201b20401010401010101ff30190201220201020201000201010201000201010202ffff0201023019
 02010102010102010102010102010002010102020420020102301c0202ffff0202fc170202ffff0201010201000201010202
 ffff02010204820151000500147c00018148000800100001c00044756361813a01c0ea00040008008007380401ca03aa0904
@@ -39,63 +31,26 @@ ffff02010204820151000500147c00018148000800100001c00044756361813a01c0ea0004000800
 70647200000000008080726470736e640000000000c0636c6970726472000000a0c0647264796e766300000080c0`)
 )
 
-func packet(client bool, data []byte) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FlowID: "f1", FromOrig: client, Payload: data,
-		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 40000, DstPort: 3389}
-	if !client {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:3389")}
 
 type seg struct {
 	client bool
 	data   []byte
 }
 
-// run feeds segments, keeping unconsumed bytes as the pipeline does.
+// run feeds segments as the pipeline does and returns the output (with
+// End's unless the stream stopped) and the error that stopped it.
 func run(t *testing.T, segs ...seg) (dpi.Output, error) {
 	t.Helper()
-	st := New().NewStream(packet(segs[0].client, segs[0].data))
-	var out dpi.Output
-	var buf [2][]byte
-	var skip [2]int
+	f := dpitest.NewFeeder(t, New().NewStream(conn.Packet(segs[0].client, segs[0].data)), conn.Packet)
 	for _, sg := range segs {
-		d := 0
-		if !sg.client {
-			d = 1
-		}
-		data := sg.data
-		if skip[d] >= len(data) {
-			skip[d] -= len(data)
-			continue
-		}
-		data = data[skip[d]:]
-		skip[d] = 0
-		buf[d] = append(buf[d], data...)
-		n, err := st.Data(packet(sg.client, data), buf[d], &out)
-		if err != nil {
-			return out, err
-		}
-		if n >= len(buf[d]) {
-			skip[d], buf[d] = n-len(buf[d]), nil
-		} else {
-			buf[d] = append([]byte(nil), buf[d][n:]...)
-		}
+		f.Data(sg.client, sg.data)
 	}
-	st.End(&out)
-	return out, nil
+	f.End()
+	return f.Out, f.Err
 }
 
 type fact struct{ IP, Attr, Value string }
-
-func factsOf(out dpi.Output) []fact {
-	var fs []fact
-	for _, o := range out.Observations {
-		fs = append(fs, fact{o.IP, o.Attribute, o.Value})
-	}
-	return fs
-}
 
 // cr builds a Connection Request with an optional cookie line and an
 // RDP_NEG_REQ for protocols (none if protocols < 0).
@@ -149,7 +104,7 @@ func TestConnections(t *testing.T) {
 			if err != tc.err {
 				t.Errorf("error %v, want %v", err, tc.err)
 			}
-			if diff := cmp.Diff(tc.facts, factsOf(out)); diff != "" {
+			if diff := cmp.Diff(tc.facts, dpitest.Facts[fact](out.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			for _, o := range out.Observations {
@@ -164,9 +119,9 @@ func TestConnections(t *testing.T) {
 func TestLargePDUSkipped(t *testing.T) {
 	big := make([]byte, 40000)
 	copy(big, []byte{0x03, 0x00, byte(len(big) >> 8), byte(len(big)), 0x02, 0xf0, 0x80})
-	st := New().NewStream(packet(true, x509CR))
+	st := New().NewStream(conn.Packet(true, x509CR))
 	var out dpi.Output
-	n, err := st.Data(packet(false, big[:1000]), big[:1000], &out)
+	n, err := st.Data(conn.Packet(false, big[:1000]), big[:1000], &out)
 	if err != nil || n != len(big) {
 		t.Errorf("consumed %d, err %v; want the whole PDU skipped", n, err)
 	}
@@ -184,73 +139,23 @@ func TestTruncatedCoreData(t *testing.T) {
 		{"10.0.0.2", dpi.AttrInsecureProtocol, "rdp-standard-security"},
 		{"10.0.0.1", dpi.AttrRDPClientBuild, "9600"},
 	}
-	if diff := cmp.Diff(want, factsOf(out)); diff != "" {
+	if diff := cmp.Diff(want, dpitest.Facts[fact](out.Observations)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
 func TestGap(t *testing.T) {
-	st := New().NewStream(packet(true, x509CR))
+	st := New().NewStream(conn.Packet(true, x509CR))
 	var out dpi.Output
 	st.Gap(true)
-	if _, err := st.Data(packet(true, x509CI[100:]), x509CI[100:], &out); err != dpi.ErrStreamDone {
+	if _, err := st.Data(conn.Packet(true, x509CI[100:]), x509CI[100:], &out); err != dpi.ErrStreamDone {
 		t.Errorf("mid-PDU data after a gap: err %v", err)
 	}
-	st = New().NewStream(packet(true, x509CR))
+	st = New().NewStream(conn.Packet(true, x509CR))
 	st.Gap(true)
-	if _, err := st.Data(packet(true, x509CR), x509CR, &out); err != nil {
+	if _, err := st.Data(conn.Packet(true, x509CR), x509CR, &out); err != nil {
 		t.Errorf("a TPKT after a gap: err %v", err)
 	}
-}
-
-// feed drives a stream from fuzz input: ctrl bytes choose the direction
-// (bit 0: 0 client, 1 server) and length of each segment, 0xff a gap;
-// unconsumed bytes are offered again and skips honoured, as the pipeline
-// does.
-func feed(st dpi.Stream, data, ctrl []byte) dpi.Output {
-	var out dpi.Output
-	var buf [2][]byte
-	var skip [2]int
-	if len(ctrl) == 0 {
-		ctrl = []byte{0x10, 0x11}
-	}
-	for i := 0; len(data) > 0; i++ {
-		k := ctrl[i%len(ctrl)]
-		dir := int(k & 1)
-		if k == 0xff {
-			// A gap, then a segment of the client.
-			st.Gap(true)
-			buf[0], skip[0] = nil, 0
-			k, dir = 0x10, 0
-		}
-		n := min(int(k>>1)+1, len(data))
-		seg := data[:n]
-		data = data[n:]
-		if skip[dir] >= len(seg) {
-			skip[dir] -= len(seg)
-			continue
-		}
-		seg = seg[skip[dir]:]
-		skip[dir] = 0
-		buf[dir] = append(buf[dir], seg...)
-		used, err := st.Data(packet(dir == 0, seg), buf[dir], &out)
-		if err != nil {
-			return out
-		}
-		switch {
-		case used >= len(buf[dir]):
-			skip[dir] = used - len(buf[dir])
-			buf[dir] = nil
-		case used > 0:
-			buf[dir] = append([]byte(nil), buf[dir][used:]...)
-		}
-		if len(buf[dir]) > 64<<10 {
-			st.Gap(dir == 0)
-			buf[dir] = nil
-		}
-	}
-	st.End(&out)
-	return out
 }
 
 // FuzzStream is seeded with the rdp-x509 exchange here and with real
@@ -258,8 +163,10 @@ func feed(st dpi.Stream, data, ctrl []byte) dpi.Output {
 func FuzzStream(f *testing.F) {
 	f.Add(append(append(append([]byte(nil), x509CR...), x509CC...), x509CI...), []byte{0x5c, 0x25, 0x7e})
 	f.Fuzz(func(t *testing.T, data, ctrl []byte) {
-		out := feed(New().NewStream(packet(true, data)), data, ctrl)
-		for _, o := range out.Observations {
+		fd := dpitest.NewFeeder(t, New().NewStream(conn.Packet(true, data)), conn.Packet)
+		fd.Split(data, ctrl)
+		fd.End()
+		for _, o := range fd.Out.Observations {
 			if len(o.Value) > dpi.MaxValue || !utf8.ValidString(o.Value) {
 				t.Fatalf("bad value %q", o.Value)
 			}

@@ -13,21 +13,6 @@ import (
 
 type fact struct{ IP, Attr, Value string }
 
-// distinct returns the distinct (IP, attribute, value) facts in order of
-// first appearance.
-func distinct(res dpitest.Result) []fact {
-	var out []fact
-	seen := map[fact]bool{}
-	for _, o := range res.Observations {
-		f := fact{o.IP, o.Attribute, o.Value}
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 type auth struct {
 	Client, Server, Principal string
 	Result                    events.AuthResult
@@ -186,7 +171,7 @@ func TestCaptures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			res := dpitest.Run(t, []string{testshared.Pcap(t, c.file)}, dpi.SMB{}, smb.New())
-			if diff := cmp.Diff(c.facts, distinct(res)); diff != "" {
+			if diff := cmp.Diff(c.facts, dpitest.DistinctFacts[fact](res.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			var got []auth

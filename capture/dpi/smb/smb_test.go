@@ -11,17 +11,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
-func packet(client bool, data []byte) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FlowID: "f1", FromOrig: client, Payload: data,
-		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 40000, DstPort: 445}
-	if !client {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:445")}
 
 func le16(v int) []byte    { return binary.LittleEndian.AppendUint16(nil, uint16(v)) }
 func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
@@ -134,50 +128,19 @@ type seg struct {
 func c(b ...[]byte) seg { return seg{true, cat(b...)} }
 func s(b ...[]byte) seg { return seg{false, cat(b...)} }
 
-// run feeds segments through the same harness the fuzz target uses, with
-// one chunk per segment.
+// run feeds segments as the pipeline does and returns the output (with
+// End's unless the stream stopped) and the error that stopped it.
 func run(t *testing.T, segs ...seg) (dpi.Output, error) {
 	t.Helper()
-	st := New().NewStream(packet(segs[0].client, segs[0].data))
-	var out dpi.Output
-	var buf [2][]byte
-	var skip [2]int
+	f := dpitest.NewFeeder(t, New().NewStream(conn.Packet(segs[0].client, segs[0].data)), conn.Packet)
 	for _, sg := range segs {
-		d := 0
-		if !sg.client {
-			d = 1
-		}
-		data := sg.data
-		if skip[d] >= len(data) {
-			skip[d] -= len(data)
-			continue
-		}
-		data = data[skip[d]:]
-		skip[d] = 0
-		buf[d] = append(buf[d], data...)
-		n, err := st.Data(packet(sg.client, data), buf[d], &out)
-		if err != nil {
-			return out, err
-		}
-		if n >= len(buf[d]) {
-			skip[d], buf[d] = n-len(buf[d]), nil
-		} else {
-			buf[d] = append([]byte(nil), buf[d][n:]...)
-		}
+		f.Data(sg.client, sg.data)
 	}
-	st.End(&out)
-	return out, nil
+	f.End()
+	return f.Out, f.Err
 }
 
 type fact struct{ IP, Attr, Value string }
-
-func factsOf(out dpi.Output) []fact {
-	var fs []fact
-	for _, o := range out.Observations {
-		fs = append(fs, fact{o.IP, o.Attribute, o.Value})
-	}
-	return fs
-}
 
 func TestSMB2Login(t *testing.T) {
 	serverFacts := []fact{
@@ -223,7 +186,7 @@ func TestSMB2Login(t *testing.T) {
 			if err != tc.err {
 				t.Errorf("error %v, want %v", err, tc.err)
 			}
-			if diff := cmp.Diff(append(append([]fact{}, serverFacts...), clientFacts...), factsOf(out)); diff != "" {
+			if diff := cmp.Diff(append(append([]fact{}, serverFacts...), clientFacts...), dpitest.Facts[fact](out.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.auths, out.Auths); diff != "" {
@@ -247,7 +210,7 @@ func TestSMB2WildcardThenDialect(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []fact{{"10.0.0.2", dpi.AttrSMBDialect, "SMB 2.1"}}
-	if diff := cmp.Diff(want, factsOf(out)); diff != "" {
+	if diff := cmp.Diff(want, dpitest.Facts[fact](out.Observations)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
@@ -292,7 +255,7 @@ func TestSMB1PlaintextPassword(t *testing.T) {
 		{"10.0.0.2", dpi.AttrCleartextCredential, "smb plaintext password"},
 		{"10.0.0.2", dpi.AttrOS, "Windows Server 2003 3790"},
 	}
-	if diff := cmp.Diff(want, factsOf(out)); diff != "" {
+	if diff := cmp.Diff(want, dpitest.Facts[fact](out.Observations)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if len(out.Auths) != 1 || out.Auths[0].Principal != `WARD3\nurse` || out.Auths[0].Method != "plaintext" || out.Auths[0].Result != events.AuthSuccess {
@@ -317,7 +280,7 @@ func TestSMB1UnicodeNullSession(t *testing.T) {
 		{"10.0.0.2", dpi.AttrInsecureProtocol, "smb1"},
 		{"10.0.0.1", dpi.AttrOS, "Windows 2000 2195"},
 	}
-	if diff := cmp.Diff(want, factsOf(out)); diff != "" {
+	if diff := cmp.Diff(want, dpitest.Facts[fact](out.Observations)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if len(out.Auths) != 1 || out.Auths[0].Principal != "anonymous" || out.Auths[0].Result != events.AuthFailure || out.Auths[0].Reason != "STATUS_ACCESS_DENIED" {
@@ -346,7 +309,7 @@ func TestFraming(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff([]fact{{"10.0.0.2", dpi.AttrSMBDialect, "SMB 3.0.2"}}, factsOf(out)); diff != "" {
+		if diff := cmp.Diff([]fact{{"10.0.0.2", dpi.AttrSMBDialect, "SMB 3.0.2"}}, dpitest.Facts[fact](out.Observations)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
 	})
@@ -361,15 +324,15 @@ func TestFraming(t *testing.T) {
 		}
 	})
 	t.Run("gap", func(t *testing.T) {
-		st := New().NewStream(packet(false, nil))
+		st := New().NewStream(conn.Packet(false, nil))
 		var out dpi.Output
 		st.Gap(false)
 		neg := nbss(negotiateResponse(0x0311))
-		if _, err := st.Data(packet(false, neg), neg, &out); err != nil || len(out.Observations) != 1 {
+		if _, err := st.Data(conn.Packet(false, neg), neg, &out); err != nil || len(out.Observations) != 1 {
 			t.Errorf("after a gap, a whole message: err %v, %d observations", err, len(out.Observations))
 		}
 		st.Gap(false)
-		if _, err := st.Data(packet(false, big[5000:6000]), big[5000:6000], &out); err != dpi.ErrStreamDone {
+		if _, err := st.Data(conn.Packet(false, big[5000:6000]), big[5000:6000], &out); err != dpi.ErrStreamDone {
 			t.Errorf("after a gap, mid-message data: err %v", err)
 		}
 	})
@@ -392,59 +355,9 @@ func TestCompound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]fact{{"10.0.0.2", dpi.AttrSMBDialect, "SMB 3.0"}}, factsOf(out)); diff != "" {
+	if diff := cmp.Diff([]fact{{"10.0.0.2", dpi.AttrSMBDialect, "SMB 3.0"}}, dpitest.Facts[fact](out.Observations)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-// feed drives a stream from fuzz input: ctrl bytes choose the direction
-// (bit 0: 0 client, 1 server) and length of each segment, 0xff a gap;
-// unconsumed bytes are offered again and skips honoured, as the pipeline
-// does.
-func feed(st dpi.Stream, data, ctrl []byte) dpi.Output {
-	var out dpi.Output
-	var buf [2][]byte
-	var skip [2]int
-	if len(ctrl) == 0 {
-		ctrl = []byte{0x10, 0x11}
-	}
-	for i := 0; len(data) > 0; i++ {
-		k := ctrl[i%len(ctrl)]
-		dir := int(k & 1)
-		if k == 0xff {
-			// A gap, then a segment of the client.
-			st.Gap(true)
-			buf[0], skip[0] = nil, 0
-			k, dir = 0x10, 0
-		}
-		n := min(int(k>>1)+1, len(data))
-		seg := data[:n]
-		data = data[n:]
-		if skip[dir] >= len(seg) {
-			skip[dir] -= len(seg)
-			continue
-		}
-		seg = seg[skip[dir]:]
-		skip[dir] = 0
-		buf[dir] = append(buf[dir], seg...)
-		used, err := st.Data(packet(dir == 0, seg), buf[dir], &out)
-		if err != nil {
-			return out
-		}
-		switch {
-		case used >= len(buf[dir]):
-			skip[dir] = used - len(buf[dir])
-			buf[dir] = nil
-		case used > 0:
-			buf[dir] = append([]byte(nil), buf[dir][used:]...)
-		}
-		if len(buf[dir]) > 64<<10 {
-			st.Gap(dir == 0)
-			buf[dir] = nil
-		}
-	}
-	st.End(&out)
-	return out
 }
 
 // FuzzStream is seeded with synthetic exchanges here and with real
@@ -455,13 +368,15 @@ func FuzzStream(f *testing.F) {
 	f.Add(cat(nbss(negotiateResponse(0x0311)), nbss(sessionSetup(true, statusMoreProcessingRequired, 0, spnego(chal)))), []byte{0x21, 0x7f, 0x31})
 	f.Add(cat(nbss(sessionSetup(false, 0, 0, spnego(authenticate(true, "D", "u", "W", win10)))), nbss(sessionSetup(true, 0, 0, nil))), []byte{0x40, 0x7e, 0x21})
 	f.Fuzz(func(t *testing.T, data, ctrl []byte) {
-		out := feed(New().NewStream(packet(true, data)), data, ctrl)
-		for _, o := range out.Observations {
+		fd := dpitest.NewFeeder(t, New().NewStream(conn.Packet(true, data)), conn.Packet)
+		fd.Split(data, ctrl)
+		fd.End()
+		for _, o := range fd.Out.Observations {
 			if len(o.Value) > dpi.MaxValue || !utf8.ValidString(o.Value) {
 				t.Fatalf("bad value %q", o.Value)
 			}
 		}
-		for _, a := range out.Auths {
+		for _, a := range fd.Out.Auths {
 			if len(a.Principal) > 2*dpi.MaxValue+1 || !utf8.ValidString(a.Principal) {
 				t.Fatalf("bad principal %q", a.Principal)
 			}

@@ -176,15 +176,6 @@ func packet(payload []byte, fromAgent bool) *dpi.Packet {
 	return p
 }
 
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // Real messages from the captures (tshark -e udp.payload).
 const (
 	// snmpv2_get_next.pcap frame 2: a v2c GetResponse, community
@@ -198,7 +189,7 @@ const (
 func TestDissect(t *testing.T) {
 	d := New()
 	var out dpi.Output
-	p := packet(mustHex(t, v1Response), true)
+	p := packet(dpitest.MustHex(t, v1Response), true)
 	if err := d.Dissect(p, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +235,7 @@ func TestDissect(t *testing.T) {
 
 	// No community value leaks into any output.
 	out.Reset()
-	if err := New().Dissect(packet(mustHex(t, v2cResponse), true), &out); err != nil {
+	if err := New().Dissect(packet(dpitest.MustHex(t, v2cResponse), true), &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range out.Observations {
@@ -332,21 +323,17 @@ func TestFormatOID(t *testing.T) {
 
 func FuzzDissect(f *testing.F) {
 	for _, c := range captures {
-		res := readPayloads(f, testshared.Pcap(f, c.file))
+		res := dpitest.Payloads(f, testshared.Pcap(f, c.file), dpitest.Filter{Transport: dpi.UDP})
 		for _, b := range res {
 			f.Add(b)
 		}
 	}
-	f.Add(mustHex(f, v1Response))
-	f.Add(mustHex(f, v2cResponse))
+	f.Add(dpitest.MustHex(f, v1Response))
+	f.Add(dpitest.MustHex(f, v2cResponse))
 	d := New()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out dpi.Output
 		_ = d.Dissect(packet(b, true), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

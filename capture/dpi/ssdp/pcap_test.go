@@ -7,25 +7,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpitest"
-	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 type fact struct{ IP, Attr, Value string }
-
-// distinct returns the distinct (IP, attribute, value) facts in order of
-// first appearance.
-func distinct(res dpitest.Result) []fact {
-	var out []fact
-	seen := map[fact]bool{}
-	for _, o := range res.Observations {
-		f := fact{o.IP, o.Attribute, o.Value}
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
 
 // captures pairs the SSDP captures with the facts they hold, each
 // checked with tshark:
@@ -69,15 +53,11 @@ var captures = []struct {
 func TestCaptures(t *testing.T) {
 	for _, c := range captures {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			path := c.file
-			if !c.local {
-				path = testshared.Pcap(t, c.file)
-			}
-			res := dpitest.Run(t, []string{path}, dpi.SSDP{}, New())
+			res := dpitest.Run(t, []string{dpitest.Pcap(t, c.file)}, dpi.SSDP{}, New())
 			if res.Stats.DissectErrors != 0 {
 				t.Errorf("%d dissect errors", res.Stats.DissectErrors)
 			}
-			if diff := cmp.Diff(c.facts, distinct(res)); diff != "" {
+			if diff := cmp.Diff(c.facts, dpitest.DistinctFacts[fact](res.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
 			}
 			got := [3]uint64{res.Counter(CounterNotify), res.Counter(CounterSearch), res.Counter(CounterResponses)}

@@ -3,13 +3,12 @@ package ssdp
 import (
 	"bytes"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
-	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
 
 func packet(src string, payload []byte) *dpi.Packet {
@@ -24,14 +23,6 @@ type obs struct {
 	Attr, Value string
 	Confidence  float64
 	Evidence    string
-}
-
-func simplify(in []events.Observation) []obs {
-	var out []obs
-	for _, o := range in {
-		out = append(out, obs{o.Attribute, o.Value, o.Confidence, o.Evidence})
-	}
-	return out
 }
 
 // The expected values were read with tshark from the frames named in
@@ -53,38 +44,38 @@ func TestDissect(t *testing.T) {
 	)
 	// A NOTIFY with the SERVER header of a Philips Hue bridge, for the
 	// OS token (no shared capture has one).
-	hue := bytes.Replace(mustHex(t, notifyTomato), []byte("UPnP/Tomato 1.28.7500 MIPSR2Toastman-RT K26 USB Ext UPnP/1.0 MiniUPnPd/1.6"),
+	hue := bytes.Replace(dpitest.MustHex(t, notifyTomato), []byte("UPnP/Tomato 1.28.7500 MIPSR2Toastman-RT K26 USB Ext UPnP/1.0 MiniUPnPd/1.6"),
 		[]byte("Linux/3.14.0 UPnP/1.0 IpBridge/1.26.0"), 1)
 	cases := []struct {
 		name, src string
 		payload   []byte
 		want      []obs
 	}{
-		{"notify", "192.168.1.1", mustHex(t, notifyTomato), []obs{
+		{"notify", "192.168.1.1", dpitest.MustHex(t, notifyTomato), []obs{
 			{AttrLocation, "http://192.168.1.1:7406/rootDesc.xml", 0.9, "SSDP NOTIFY LOCATION header"},
 			{dpi.AttrSSDPServer, tomatoServer, 0.9, "SSDP NOTIFY SERVER header"},
 			{dpi.AttrSSDPUSN, "04645c3d-e6b4-4eea-bd35-5c320c12969f", 0.9, "SSDP NOTIFY USN header"},
 		}},
-		{"byebye", "192.0.2.10", mustHex(t, byebyeMiniDLNA), []obs{
+		{"byebye", "192.0.2.10", dpitest.MustHex(t, byebyeMiniDLNA), []obs{
 			{AttrDeviceType, mediaServer, 0.9, "SSDP NOTIFY NT header"},
 			{dpi.AttrSSDPUSN, dlnaUUID, 0.9, "SSDP NOTIFY USN header"},
 		}},
-		{"alive", "192.0.2.10", mustHex(t, notifyMiniDLNA), []obs{
+		{"alive", "192.0.2.10", dpitest.MustHex(t, notifyMiniDLNA), []obs{
 			{AttrLocation, dlnaLocation, 0.9, "SSDP NOTIFY LOCATION header"},
 			{dpi.AttrSSDPServer, dlnaServer, 0.9, "SSDP NOTIFY SERVER header"},
 			{AttrDeviceType, mediaServer, 0.9, "SSDP NOTIFY NT header"},
 			{dpi.AttrSSDPUSN, dlnaUUID, 0.9, "SSDP NOTIFY USN header"},
 		}},
-		{"search response", "192.0.2.10", mustHex(t, okMiniDLNA), []obs{
+		{"search response", "192.0.2.10", dpitest.MustHex(t, okMiniDLNA), []obs{
 			{dpi.AttrSSDPUSN, dlnaUUID, 0.9, "SSDP search response USN header"},
 			{dpi.AttrSSDPServer, dlnaServer, 0.9, "SSDP search response SERVER header"},
 			{AttrLocation, dlnaLocation, 0.9, "SSDP search response LOCATION header"},
 		}},
-		{"search without user agent", "192.0.2.20", mustHex(t, searchUpnpc), nil},
-		{"search with user agent", "192.168.242.50", mustHex(t, searchChrome), []obs{
+		{"search without user agent", "192.0.2.20", dpitest.MustHex(t, searchUpnpc), nil},
+		{"search with user agent", "192.168.242.50", dpitest.MustHex(t, searchChrome), []obs{
 			{dpi.AttrHTTPUserAgent, "Google Chrome/99.0.4844.74 Mac OS X", 0.6, "SSDP M-SEARCH USER-AGENT header"},
 		}},
-		{"bare search", "192.168.242.8", mustHex(t, searchPlex), nil},
+		{"bare search", "192.168.242.8", dpitest.MustHex(t, searchPlex), nil},
 		{"os token", "192.168.1.1", hue, []obs{
 			{AttrLocation, "http://192.168.1.1:7406/rootDesc.xml", 0.9, "SSDP NOTIFY LOCATION header"},
 			{dpi.AttrSSDPServer, "Linux/3.14.0 UPnP/1.0 IpBridge/1.26.0", 0.9, "SSDP NOTIFY SERVER header"},
@@ -98,7 +89,7 @@ func TestDissect(t *testing.T) {
 			if err := New().Dissect(packet(c.src, c.payload), &out); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(c.want, simplify(out.Observations)); diff != "" {
+			if diff := cmp.Diff(c.want, dpitest.Details[obs](out.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 		})
@@ -165,13 +156,13 @@ func TestUSN(t *testing.T) {
 // fact once an hour.
 func TestRepeats(t *testing.T) {
 	d := New()
-	p := packet("192.0.2.10", mustHex(t, notifyMiniDLNA))
+	p := packet("192.0.2.10", dpitest.MustHex(t, notifyMiniDLNA))
 	var out dpi.Output
 	if err := d.Dissect(p, &out); err != nil || len(out.Observations) != 4 {
 		t.Fatalf("first: %d observations, %v", len(out.Observations), err)
 	}
 	out.Reset()
-	if err := d.Dissect(packet("192.0.2.10", mustHex(t, okMiniDLNA)), &out); err != nil || len(out.Observations) != 0 {
+	if err := d.Dissect(packet("192.0.2.10", dpitest.MustHex(t, okMiniDLNA)), &out); err != nil || len(out.Observations) != 0 {
 		t.Fatalf("same facts in a search response: %d observations, %v", len(out.Observations), err)
 	}
 	out.Reset()
@@ -201,7 +192,7 @@ func TestMalformed(t *testing.T) {
 		{dpi.AttrSSDPUSN, "abc", 0.9, "SSDP NOTIFY USN header"},
 		{AttrLocation, "http://192.0.2.1/d.xml", 0.9, "SSDP NOTIFY LOCATION header"},
 	}
-	if diff := cmp.Diff(want, simplify(out.Observations)); diff != "" {
+	if diff := cmp.Diff(want, dpitest.Details[obs](out.Observations)); diff != "" {
 		t.Errorf("observations (-want +got):\n%s", diff)
 	}
 }
@@ -212,7 +203,7 @@ func TestAllocs(t *testing.T) {
 	d := New()
 	var out dpi.Output
 	for _, s := range []string{notifyMiniDLNA, searchChrome, okMiniDLNA} {
-		p := packet("192.0.2.10", mustHex(t, s))
+		p := packet("192.0.2.10", dpitest.MustHex(t, s))
 		_ = d.Dissect(p, &out)
 		if n := testing.AllocsPerRun(100, func() {
 			out.Reset()
@@ -225,7 +216,7 @@ func TestAllocs(t *testing.T) {
 
 func BenchmarkDissect(b *testing.B) {
 	d := New()
-	p := packet("192.0.2.10", mustHex(b, notifyMiniDLNA))
+	p := packet("192.0.2.10", dpitest.MustHex(b, notifyMiniDLNA))
 	var out dpi.Output
 	b.ReportAllocs()
 	for b.Loop() {
@@ -236,17 +227,15 @@ func BenchmarkDissect(b *testing.B) {
 
 func FuzzDissect(f *testing.F) {
 	for _, s := range []string{notifyTomato, byebyeMiniDLNA, notifyMiniDLNA, okMiniDLNA, searchUpnpc, searchChrome, searchPlex} {
-		f.Add(mustHex(f, s))
+		f.Add(dpitest.MustHex(f, s))
 	}
-	for _, b := range readPayloads("testdata/minidlna.pcap", 1900) {
+	for _, b := range dpitest.Payloads(f, "testdata/minidlna.pcap", dpitest.Filter{Port: 1900}) {
 		f.Add(b)
 	}
-	if dir := sharedPcaps(); dir != "" {
-		for _, c := range captures {
-			if !c.local {
-				for _, b := range readPayloads(filepath.Join(dir, c.file), 1900) {
-					f.Add(b)
-				}
+	for _, c := range captures {
+		if path := dpitest.SharedPcap(c.file); path != "" && !c.local {
+			for _, b := range dpitest.Payloads(f, path, dpitest.Filter{Port: 1900}) {
+				f.Add(b)
 			}
 		}
 	}
@@ -254,10 +243,6 @@ func FuzzDissect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out dpi.Output
 		_ = d.Dissect(packet("192.0.2.10", b), &out)
-		for _, o := range out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		dpitest.CheckValues(t, out.Observations)
 	})
 }

@@ -2,6 +2,7 @@ package ssh_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -104,13 +105,7 @@ func TestCaptures(t *testing.T) {
 		file, fact, _ := strings.Cut(strings.TrimSpace(line), "|")
 		want[file] = append(want[file], fact)
 	}
-	files := slices.Sorted(func(yield func(string) bool) {
-		for f := range want {
-			if !yield(f) {
-				return
-			}
-		}
-	})
+	files := slices.Sorted(maps.Keys(want))
 	total := 0
 	for _, file := range files {
 		t.Run(file, func(t *testing.T) {

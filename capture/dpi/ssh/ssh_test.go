@@ -11,74 +11,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
 
-var (
-	clientIP = netip.MustParseAddr("10.0.0.5")
-	serverIP = netip.MustParseAddr("10.0.0.9")
-)
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.5:50000"), Server: netip.MustParseAddrPort("10.0.0.9:22")}
 
-func packet(fromClient bool) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FromOrig: fromClient, FlowID: "f1",
-		Src: clientIP, Dst: serverIP, SrcPort: 50000, DstPort: 22}
-	if !fromClient {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
-
-// feeder plays bytes into a stream as the pipeline does: unconsumed bytes
-// are offered again with the next piece, skips are honoured.
-type feeder struct {
-	s    dpi.Stream
-	buf  [2][]byte
-	skip [2]int
-	done bool
-	err  error
-	out  dpi.Output
-}
-
-func (f *feeder) feed(fromClient bool, piece []byte) {
-	if f.done {
-		return
-	}
-	d := 1
-	if fromClient {
-		d = 0
-	}
-	if f.skip[d] >= len(piece) {
-		f.skip[d] -= len(piece)
-		return
-	}
-	piece = piece[f.skip[d]:]
-	f.skip[d] = 0
-	f.buf[d] = append(f.buf[d], piece...)
-	n, err := f.s.Data(packet(fromClient), f.buf[d], &f.out)
-	if err != nil {
-		f.done = true
-		if !errors.Is(err, dpi.ErrStreamDone) {
-			f.err = err
-		}
-		return
-	}
-	if n >= len(f.buf[d]) {
-		f.skip[d] = n - len(f.buf[d])
-		f.buf[d] = f.buf[d][:0]
-		return
-	}
-	f.buf[d] = append([]byte(nil), f.buf[d][max(n, 0):]...)
+func newFeeder(t testing.TB) *dpitest.Feeder {
+	return dpitest.NewFeeder(t, New().NewStream(conn.Packet(false, nil)), conn.Packet)
 }
 
 type fact struct {
 	IP, Attr, Value string
-}
-
-func facts(out *dpi.Output) []fact {
-	var fs []fact
-	for _, o := range out.Observations {
-		fs = append(fs, fact{o.IP, o.Attribute, o.Value})
-	}
-	return fs
 }
 
 func readFile(t testing.TB, name string) []byte {
@@ -108,7 +51,7 @@ func TestSplit(t *testing.T) {
 	}
 	for seed := range uint64(200) {
 		rng := mrand.New(mrand.NewPCG(seed, 3))
-		f := &feeder{s: New().NewStream(packet(false))}
+		f := newFeeder(t)
 		// The server speaks first, then the pieces interleave.
 		c, s := client, server
 		first := true
@@ -120,17 +63,17 @@ func TestSplit(t *testing.T) {
 				src = &c
 			}
 			n := 1 + rng.IntN(min(len(*src), 64))
-			f.feed(fromClient, (*src)[:n])
+			f.Data(fromClient, (*src)[:n])
 			*src = (*src)[n:]
 		}
-		if f.err != nil {
-			t.Fatalf("seed %d: %v", seed, f.err)
+		if err := f.Failed(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
-		if !f.done {
+		if f.Err == nil {
 			t.Fatalf("seed %d: stream not done after both KEXINITs", seed)
 		}
 		// The order of the two sides depends on the interleaving.
-		got := facts(&f.out)
+		got := dpitest.Facts[fact](f.Out.Observations)
 		if diff := cmp.Diff(sorted(want), sorted(got)); diff != "" {
 			t.Fatalf("seed %d: facts (-want +got):\n%s", seed, diff)
 		}
@@ -179,15 +122,15 @@ func TestBanners(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := &feeder{s: New().NewStream(packet(false))}
-			f.feed(false, []byte(c.server))
+			f := newFeeder(t)
+			f.Data(false, []byte(c.server))
 			if c.client != "" {
-				f.feed(true, []byte(c.client))
+				f.Data(true, []byte(c.client))
 			}
-			if f.err != nil {
-				t.Fatal(f.err)
+			if err := f.Failed(); err != nil {
+				t.Fatal(err)
 			}
-			if diff := cmp.Diff(c.want, facts(&f.out)); diff != "" {
+			if diff := cmp.Diff(c.want, dpitest.Facts[fact](f.Out.Observations)); diff != "" {
 				t.Errorf("facts (-want +got):\n%s", diff)
 			}
 		})
@@ -206,8 +149,8 @@ func TestMalformed(t *testing.T) {
 		{"short kexinit", []byte("SSH-2.0-x\r\n\x00\x00\x00\x0c\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := New().NewStream(packet(false))
-			_, err := s.Data(packet(false), c.data, &dpi.Output{})
+			s := New().NewStream(conn.Packet(false, nil))
+			_, err := s.Data(conn.Packet(false, nil), c.data, &dpi.Output{})
 			if err == nil || errors.Is(err, dpi.ErrStreamDone) {
 				t.Errorf("err = %v, want a malformed-stream error", err)
 			}
@@ -217,17 +160,17 @@ func TestMalformed(t *testing.T) {
 
 // TestGap: a gap finishes its direction; the stream ends when both are.
 func TestGap(t *testing.T) {
-	s := New().NewStream(packet(false))
+	s := New().NewStream(conn.Packet(false, nil))
 	var out dpi.Output
-	if _, err := s.Data(packet(false), []byte("SSH-2.0-a\r\n"), &out); err != nil {
+	if _, err := s.Data(conn.Packet(false, nil), []byte("SSH-2.0-a\r\n"), &out); err != nil {
 		t.Fatal(err)
 	}
 	s.Gap(true)
-	if _, err := s.Data(packet(true), []byte("x"), &out); err != nil {
+	if _, err := s.Data(conn.Packet(true, nil), []byte("x"), &out); err != nil {
 		t.Fatal(err)
 	}
 	s.Gap(false)
-	if _, err := s.Data(packet(false), []byte("x"), &out); !errors.Is(err, dpi.ErrStreamDone) {
+	if _, err := s.Data(conn.Packet(false, nil), []byte("x"), &out); !errors.Is(err, dpi.ErrStreamDone) {
 		t.Errorf("err = %v, want ErrStreamDone", err)
 	}
 }
@@ -237,27 +180,9 @@ func FuzzStream(f *testing.F) {
 	f.Add(readFile(f, "testdata/openssh-client.bin"), readFile(f, "testdata/openssh-server.bin"), uint64(1))
 	f.Add([]byte("SSH-1.5-x\r\n"), []byte("hello\r\nSSH-1.99-y\r\n"), uint64(2))
 	f.Fuzz(func(t *testing.T, client, server []byte, seed uint64) {
-		rng := mrand.New(mrand.NewPCG(seed, 2))
-		fd := &feeder{s: New().NewStream(packet(false))}
-		for len(client) > 0 || len(server) > 0 {
-			fromClient := len(server) == 0 || len(client) > 0 && rng.IntN(2) == 0
-			src := &server
-			if fromClient {
-				src = &client
-			}
-			n := 1 + rng.IntN(len(*src))
-			fd.feed(fromClient, (*src)[:n])
-			*src = (*src)[n:]
-			if rng.IntN(50) == 0 {
-				fd.s.Gap(fromClient)
-				fd.buf[0], fd.buf[1] = nil, nil
-			}
-		}
-		fd.s.End(&fd.out)
-		for _, o := range fd.out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		fd := newFeeder(t)
+		fd.Interleave(client, server, mrand.New(mrand.NewPCG(seed, 2)), 50)
+		fd.End()
+		dpitest.CheckValues(t, fd.Out.Observations)
 	})
 }

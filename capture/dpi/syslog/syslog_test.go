@@ -1,10 +1,8 @@
 package syslog
 
 import (
-	"fmt"
 	"net/netip"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -12,25 +10,18 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
-	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 // facts summarises observations as sorted, distinct "ip attr=value"
 // lines (several senders sit behind one router MAC in these captures).
 func facts(t testing.TB, obs []events.Observation) []string {
 	t.Helper()
-	var out []string
 	for _, o := range obs {
 		if o.Protocol != Protocol || len(o.Value) > dpi.MaxValue || strings.ContainsAny(o.Value, " \t") {
 			t.Errorf("bad observation %+v", o)
 		}
-		s := fmt.Sprintf("%s %s=%s", o.IP, o.Attribute, o.Value)
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
 	}
-	slices.Sort(out)
-	return out
+	return dpitest.Summary(obs, func(o events.Observation) string { return o.IP })
 }
 
 // The expected values were read with
@@ -41,7 +32,6 @@ func facts(t testing.TB, obs []events.Observation) []string {
 // (tshark 4.0 puts an RFC 3164 TAG in syslog.procid), except where noted.
 var captures = []struct {
 	file     string
-	shared   bool
 	want     []string
 	messages uint64
 }{
@@ -50,7 +40,7 @@ var captures = []struct {
 	// tshark reads "<30>snmpd[6956]: ..." (no timestamp, no host) as
 	// nothing; rsyslog takes snmpd as the TAG. The PPPoE frames (nb6 nbd,
 	// pfSense) are not decoded by the sensor.
-	{"ntop_nDPI/tests/cfgs/default/pcap/syslog.pcap", true, []string{
+	{"ntop_nDPI/tests/cfgs/default/pcap/syslog.pcap", []string{
 		"10.22.179.215 hostname=R1",
 		"10.22.179.215 syslog.hostname=R1",
 		"10.251.23.139 hostname=nb6",
@@ -75,7 +65,7 @@ var captures = []struct {
 	// through rsyslog: ...", tcpdump's syslog-v.out) have an RFC 3339
 	// timestamp that tshark does not parse: their host is localhost (not
 	// a host name fact), and "through" is no TAG.
-	{"the-tcpdump-group_tcpdump/tests/syslog_udp.pcap", true, []string{
+	{"the-tcpdump-group_tcpdump/tests/syslog_udp.pcap", []string{
 		"10.0.0.20 hostname=through",
 		"10.0.0.20 syslog.app_name=logger",
 		"10.0.0.20 syslog.hostname=localhost",
@@ -83,13 +73,13 @@ var captures = []struct {
 	}, 4},
 	// "<133>Apr  5 12:56:51 robin: Hello, syslog!": tshark reads a host
 	// "robin:"; "robin:" is the TAG of a sender without host name.
-	{"zeek_zeek/testing/btest/Traces/syslog-single-udp.pcap", true, []string{
+	{"zeek_zeek/testing/btest/Traces/syslog-single-udp.pcap", []string{
 		"127.0.0.1 syslog.app_name=robin",
 	}, 1},
 	// PIX messages ("<166>%PIX-6-305011: ...") have no header.
-	{"zeek_zeek/testing/btest/Traces/dce-rpc/mapi.pcap", true, nil, 7},
+	{"zeek_zeek/testing/btest/Traces/dce-rpc/mapi.pcap", nil, 7},
 	// util-linux logger --rfc5424 and --rfc3164 (testdata/README.md).
-	{"testdata/logger-rfc5424-rfc3164.pcap", false, []string{
+	{"testdata/logger-rfc5424-rfc3164.pcap", []string{
 		"127.0.0.1 hostname=ward3-monitor-gw",
 		"127.0.0.1 hostname=ward3-monitor-gw.example.org",
 		"127.0.0.1 syslog.app_name=vitalsd",
@@ -98,18 +88,10 @@ var captures = []struct {
 	}, 2},
 }
 
-func capturePath(t testing.TB, file string, shared bool) string {
-	t.Helper()
-	if shared {
-		return testshared.Pcap(t, file)
-	}
-	return file
-}
-
 func TestCaptures(t *testing.T) {
 	for _, c := range captures {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			res := dpitest.Run(t, []string{capturePath(t, c.file, c.shared)}, dpi.Syslog{}, New())
+			res := dpitest.Run(t, []string{dpitest.Pcap(t, c.file)}, dpi.Syslog{}, New())
 			if res.Stats.DissectErrors != 0 {
 				t.Errorf("%d dissect errors", res.Stats.DissectErrors)
 			}
@@ -198,7 +180,7 @@ func TestNoMessage(t *testing.T) {
 
 func FuzzDissect(f *testing.F) {
 	for _, c := range captures {
-		for _, b := range readPayloads(f, capturePath(f, c.file, c.shared)) {
+		for _, b := range dpitest.Payloads(f, dpitest.Pcap(f, c.file), dpitest.Filter{Transport: dpi.UDP}) {
 			f.Add(b)
 		}
 	}

@@ -9,19 +9,10 @@ import (
 	"github.com/vigil-health/vigil/capture/dpi/telnet"
 	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
-	"github.com/vigil-health/vigil/internal/testshared"
 )
 
 // fact is the part of an observation the capture tests compare.
 type fact struct{ IP, Attr, Value string }
-
-func facts(res dpitest.Result) []fact {
-	var out []fact
-	for _, o := range res.Observations {
-		out = append(out, fact{o.IP, o.Attribute, o.Value})
-	}
-	return out
-}
 
 type auth struct {
 	Client, Server string
@@ -88,12 +79,8 @@ func TestCaptures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			file := c.file
-			if file[:9] != "testdata/" {
-				file = testshared.Pcap(t, c.file)
-			}
-			res := dpitest.Run(t, []string{file}, dpi.Telnet{}, telnet.New())
-			if diff := cmp.Diff(c.facts, facts(res)); diff != "" {
+			res := dpitest.Run(t, []string{dpitest.Pcap(t, c.file)}, dpi.Telnet{}, telnet.New())
+			if diff := cmp.Diff(c.facts, dpitest.Facts[fact](res.Observations)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(c.auths, auths(res)); diff != "" {

@@ -8,13 +8,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 	"github.com/vigil-health/vigil/events"
 )
 
-var (
-	clientAddr = netip.MustParseAddr("10.0.0.1")
-	serverAddr = netip.MustParseAddr("10.0.0.2")
-)
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: netip.MustParseAddrPort("10.0.0.2:23")}
 
 // seg is one segment: from the client (c) or the server (s).
 type seg struct {
@@ -25,35 +23,22 @@ type seg struct {
 func c(d string) seg { return seg{true, d} }
 func s(d string) seg { return seg{false, d} }
 
-func packet(client bool, data []byte) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FlowID: "f1", FromOrig: client, Payload: data,
-		Src: clientAddr, Dst: serverAddr, SrcPort: 40000, DstPort: 23}
-	if !client {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
-
 // run feeds segments as the pipeline does and returns the output,
-// including End's.
+// including End's. The stream must consume every byte it is offered.
 func run(t *testing.T, segs ...seg) dpi.Output {
 	t.Helper()
-	var out dpi.Output
-	st := New().NewStream(packet(segs[0].client, []byte(segs[0].data)))
+	f := dpitest.NewFeeder(t, New().NewStream(conn.Packet(segs[0].client, []byte(segs[0].data))), conn.Packet)
 	for _, sg := range segs {
-		n, err := st.Data(packet(sg.client, []byte(sg.data)), []byte(sg.data), &out)
-		if err == dpi.ErrStreamDone {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("Data: %v", err)
-		}
-		if n != len(sg.data) {
-			t.Fatalf("consumed %d of %d", n, len(sg.data))
-		}
+		f.Data(sg.client, []byte(sg.data))
 	}
-	st.End(&out)
-	return out
+	f.End()
+	if err := f.Failed(); err != nil {
+		t.Fatalf("Data: %v", err)
+	}
+	if f.MaxKept != 0 {
+		t.Fatalf("%d bytes left unconsumed", f.MaxKept)
+	}
+	return f.Out
 }
 
 type fact struct{ IP, Attr, Value string }
@@ -161,10 +146,10 @@ func TestInsecureBothEnds(t *testing.T) {
 // TestNothingTypedKept proves the stream holds no typed byte: after a
 // user name is typed and echoed, no field of the state contains it.
 func TestNothingTypedKept(t *testing.T) {
-	st := New().NewStream(packet(false, nil)).(*stream)
+	st := New().NewStream(conn.Packet(false, nil)).(*stream)
 	var out dpi.Output
 	for _, sg := range []seg{s("banner\r\nlogin: "), c("zq"), s("zq"), c("xj"), s("xj"), c("\r\n"), s("\r\nPassword: "), c("kw"), c("vy")} {
-		st.Data(packet(sg.client, []byte(sg.data)), []byte(sg.data), &out)
+		st.Data(conn.Packet(sg.client, []byte(sg.data)), []byte(sg.data), &out)
 	}
 	if st.banner != nil {
 		t.Errorf("banner buffer kept after the prompt: %q", st.banner)
@@ -185,11 +170,11 @@ func TestBannerBounded(t *testing.T) {
 }
 
 func TestPreambleLimit(t *testing.T) {
-	st := New().NewStream(packet(false, nil))
+	st := New().NewStream(conn.Packet(false, nil))
 	var out dpi.Output
 	chunk := []byte(strings.Repeat("no prompt here ", 1000))
 	for i := 0; ; i++ {
-		_, err := st.Data(packet(false, chunk), chunk, &out)
+		_, err := st.Data(conn.Packet(false, chunk), chunk, &out)
 		if err == dpi.ErrStreamDone {
 			break
 		}
@@ -199,48 +184,15 @@ func TestPreambleLimit(t *testing.T) {
 	}
 }
 
-// feed drives a stream from fuzz input: ctrl bytes choose the direction
-// and length of each segment, 0xff a gap; unconsumed bytes are offered
-// again as the pipeline does.
-func feed(t *testing.T, st dpi.Stream, data, ctrl []byte) dpi.Output {
-	var out dpi.Output
-	var buf [2][]byte
-	if len(ctrl) == 0 {
-		ctrl = []byte{0x10, 0x11}
-	}
-	for i := 0; len(data) > 0; i++ {
-		k := ctrl[i%len(ctrl)]
-		dir := int(k & 1)
-		if k == 0xff {
-			// A gap, then a segment of the client.
-			st.Gap(true)
-			buf[0] = nil
-			k, dir = 0x10, 0
-		}
-		n := min(int(k>>1)+1, len(data))
-		buf[dir] = append(buf[dir], data[:n]...)
-		data = data[n:]
-		used, err := st.Data(packet(dir == 0, buf[dir]), buf[dir], &out)
-		if err != nil {
-			return out
-		}
-		if used < 0 || used >= len(buf[dir]) {
-			buf[dir] = nil
-		} else {
-			buf[dir] = append([]byte(nil), buf[dir][used:]...)
-		}
-	}
-	st.End(&out)
-	return out
-}
-
 func FuzzStream(f *testing.F) {
 	f.Add([]byte("\xff\xfd\x18login: bob\r\nPassword: x\r\n$ ls\r\n"), []byte{0x0e, 0x07, 0x10, 0x05})
 	f.Add([]byte("\r\nOpenBSD/i386 (oof) (ttyp2)\r\n\r\nlogin: fake\r\nPassword:user\r\nLogin incorrect\r\nlogin: "), []byte{0x3a, 0x09, 0x13, 0x11, 0x1e, 0x0b, 0x22})
 	f.Add([]byte("\xff\xfa\x18\x01\xff\xf0\x1b[1mUsername:\x1b[0m a\r\rPassword: \r\r# "), []byte{0xff, 0x20, 0x03})
 	f.Fuzz(func(t *testing.T, data, ctrl []byte) {
-		out := feed(t, New().NewStream(packet(false, nil)), data, ctrl)
-		for _, o := range out.Observations {
+		fd := dpitest.NewFeeder(t, New().NewStream(conn.Packet(false, nil)), conn.Packet)
+		fd.Split(data, ctrl)
+		fd.End()
+		for _, o := range fd.Out.Observations {
 			if len(o.Value) > dpi.MaxValue || !utf8.ValidString(o.Value) {
 				t.Fatalf("bad value %q", o.Value)
 			}

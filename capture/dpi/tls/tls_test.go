@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-health/vigil/capture/dpi"
+	"github.com/vigil-health/vigil/capture/dpitest"
 )
 
 // TestJA4Spec checks the worked example of the FoxIO specification
@@ -82,22 +83,16 @@ func TestGREASE(t *testing.T) {
 	}
 }
 
-// chunk is one write of a recorded connection.
-type chunk struct {
-	fromClient bool
-	data       []byte
-}
-
 type recorder struct {
 	net.Conn
 	mu         *sync.Mutex
-	log        *[]chunk
+	log        *[]dpitest.Write
 	fromClient bool
 }
 
 func (r recorder) Write(b []byte) (int, error) {
 	r.mu.Lock()
-	*r.log = append(*r.log, chunk{r.fromClient, append([]byte(nil), b...)})
+	*r.log = append(*r.log, dpitest.Write{FromOrig: r.fromClient, Data: append([]byte(nil), b...)})
 	r.mu.Unlock()
 	return r.Conn.Write(b)
 }
@@ -105,7 +100,7 @@ func (r recorder) Write(b []byte) (int, error) {
 // handshake records a real crypto/tls handshake (and one application data
 // write each way) between a client asking for serverName and a server
 // with a self-signed certificate.
-func handshake(t testing.TB, maxVersion uint16, serverName string) []chunk {
+func handshake(t testing.TB, maxVersion uint16, serverName string) []dpitest.Write {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -123,7 +118,7 @@ func handshake(t testing.TB, maxVersion uint16, serverName string) []chunk {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var log []chunk
+	var log []dpitest.Write
 	c, s := net.Pipe()
 	client := stdtls.Client(recorder{c, &mu, &log, true}, &stdtls.Config{
 		ServerName: serverName, InsecureSkipVerify: true, MinVersion: maxVersion, MaxVersion: maxVersion, NextProtos: []string{"h2", "http/1.1"},
@@ -160,89 +155,14 @@ func handshake(t testing.TB, maxVersion uint16, serverName string) []chunk {
 	return log
 }
 
-var (
-	clientIP = netip.MustParseAddr("10.0.0.5")
-	serverIP = netip.MustParseAddr("10.0.0.9")
-)
+var conn = dpitest.Conn{Client: netip.MustParseAddrPort("10.0.0.5:50000"), Server: netip.MustParseAddrPort("10.0.0.9:443")}
 
-func packet(fromClient bool) *dpi.Packet {
-	p := &dpi.Packet{Transport: dpi.TCP, FromOrig: fromClient, FlowID: "f1",
-		Src: clientIP, Dst: serverIP, SrcPort: 50000, DstPort: 443}
-	if !fromClient {
-		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
-	}
-	return p
-}
-
-// feeder plays chunks into a stream as the pipeline does: unconsumed
-// bytes are offered again with the next piece, skips are honoured.
-type feeder struct {
-	s    dpi.Stream
-	buf  [2][]byte
-	skip [2]int
-	done bool
-	err  error
-	out  dpi.Output
-}
-
-func (f *feeder) feed(fromClient bool, piece []byte) {
-	if f.done {
-		return
-	}
-	d := 1
-	if fromClient {
-		d = 0
-	}
-	if f.skip[d] >= len(piece) {
-		f.skip[d] -= len(piece)
-		return
-	}
-	piece = piece[f.skip[d]:]
-	f.skip[d] = 0
-	f.buf[d] = append(f.buf[d], piece...)
-	n, err := f.s.Data(packet(fromClient), f.buf[d], &f.out)
-	if err != nil {
-		f.done = true
-		if !errors.Is(err, dpi.ErrStreamDone) {
-			f.err = err
-		}
-		return
-	}
-	if n >= len(f.buf[d]) {
-		f.skip[d] = n - len(f.buf[d])
-		f.buf[d] = f.buf[d][:0]
-		return
-	}
-	f.buf[d] = append([]byte(nil), f.buf[d][max(n, 0):]...)
-}
-
-// play feeds chunks cut at random points.
-func play(s dpi.Stream, chunks []chunk, rng *mrand.Rand) *feeder {
-	f := &feeder{s: s}
-	for _, c := range chunks {
-		data := c.data
-		for len(data) > 0 {
-			n := len(data)
-			if rng != nil {
-				n = 1 + rng.IntN(len(data))
-			}
-			f.feed(c.fromClient, data[:n])
-			data = data[n:]
-		}
-	}
-	return f
+func newFeeder(t testing.TB) *dpitest.Feeder {
+	return dpitest.NewFeeder(t, New().NewStream(conn.Packet(true, nil)), conn.Packet)
 }
 
 type fact struct {
 	IP, Attr, Value string
-}
-
-func facts(out *dpi.Output) []fact {
-	var fs []fact
-	for _, o := range out.Observations {
-		fs = append(fs, fact{o.IP, o.Attribute, o.Value})
-	}
-	return fs
 }
 
 // TestHandshakes dissects real crypto/tls handshakes cut at random points.
@@ -289,15 +209,16 @@ func TestHandshakes(t *testing.T) {
 				if seed > 0 {
 					rng = mrand.New(mrand.NewPCG(seed, 1))
 				}
-				f := play(New().NewStream(packet(true)), chunks, rng)
-				if f.err != nil {
-					t.Fatalf("seed %d: %v", seed, f.err)
+				f := newFeeder(t)
+				f.Play(chunks, dpitest.RandomCut(rng, 0))
+				if err := f.Failed(); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
 				}
-				if !f.done {
+				if f.Err == nil {
 					t.Errorf("seed %d: stream not done after the handshake", seed)
 				}
 				var got []fact
-				for _, fc := range facts(&f.out) {
+				for _, fc := range dpitest.Facts[fact](f.Out.Observations) {
 					if fc.Attr != dpi.AttrTLSJA4 {
 						got = append(got, fc)
 					}
@@ -320,8 +241,8 @@ func TestMalformed(t *testing.T) {
 		{"truncated hello", []byte{0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x04, 0x03, 0x03, 0x00, 0x00}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := New().NewStream(packet(true))
-			_, err := s.Data(packet(true), c.data, &dpi.Output{})
+			s := New().NewStream(conn.Packet(true, nil))
+			_, err := s.Data(conn.Packet(true, nil), c.data, &dpi.Output{})
 			if err == nil || errors.Is(err, dpi.ErrStreamDone) {
 				t.Errorf("err = %v, want a malformed-stream error", err)
 			}
@@ -333,21 +254,21 @@ func TestMalformed(t *testing.T) {
 // and the stream ends when both are finished.
 func TestGap(t *testing.T) {
 	chunks := handshake(t, stdtls.VersionTLS12, "a.example")
-	s := New().NewStream(packet(true))
+	s := New().NewStream(conn.Packet(true, nil))
 	var out dpi.Output
-	if _, err := s.Data(packet(true), chunks[0].data, &out); err != nil {
+	if _, err := s.Data(conn.Packet(true, nil), chunks[0].Data, &out); err != nil {
 		t.Fatal(err)
 	}
 	s.Gap(true)
-	if n, err := s.Data(packet(true), []byte{1, 2, 3}, &out); err != nil || n != 3 {
+	if n, err := s.Data(conn.Packet(true, nil), []byte{1, 2, 3}, &out); err != nil || n != 3 {
 		t.Fatalf("after a gap: %d, %v", n, err)
 	}
-	n, err := s.Data(packet(false), chunks[1].data, &out)
-	if err != nil || n != len(chunks[1].data) {
+	n, err := s.Data(conn.Packet(false, nil), chunks[1].Data, &out)
+	if err != nil || n != len(chunks[1].Data) {
 		t.Fatalf("server flight: %d, %v", n, err)
 	}
 	s.Gap(false)
-	if _, err := s.Data(packet(false), []byte{1}, &out); !errors.Is(err, dpi.ErrStreamDone) {
+	if _, err := s.Data(conn.Packet(false, nil), []byte{1}, &out); !errors.Is(err, dpi.ErrStreamDone) {
 		t.Errorf("err = %v, want ErrStreamDone", err)
 	}
 	if len(out.Observations) == 0 {
@@ -361,37 +282,19 @@ func FuzzStream(f *testing.F) {
 		chunks := handshake(f, v, "seed.example")
 		var client, server []byte
 		for _, c := range chunks {
-			if c.fromClient {
-				client = append(client, c.data...)
+			if c.FromOrig {
+				client = append(client, c.Data...)
 			} else {
-				server = append(server, c.data...)
+				server = append(server, c.Data...)
 			}
 		}
 		f.Add(client, server, uint64(1))
 	}
 	f.Add([]byte{0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00}, []byte{0x14, 0x03, 0x03, 0x00, 0x01, 0x01}, uint64(2))
 	f.Fuzz(func(t *testing.T, client, server []byte, seed uint64) {
-		rng := mrand.New(mrand.NewPCG(seed, 2))
-		fd := &feeder{s: New().NewStream(packet(true))}
-		for len(client) > 0 || len(server) > 0 {
-			fromClient := len(server) == 0 || len(client) > 0 && rng.IntN(2) == 0
-			src := &server
-			if fromClient {
-				src = &client
-			}
-			n := 1 + rng.IntN(len(*src))
-			fd.feed(fromClient, (*src)[:n])
-			*src = (*src)[n:]
-			if rng.IntN(50) == 0 {
-				fd.s.Gap(fromClient)
-				fd.buf[0], fd.buf[1] = nil, nil
-			}
-		}
-		fd.s.End(&fd.out)
-		for _, o := range fd.out.Observations {
-			if len(o.Value) > dpi.MaxValue || o.Value == "" {
-				t.Fatalf("value %q", o.Value)
-			}
-		}
+		fd := newFeeder(t)
+		fd.Interleave(client, server, mrand.New(mrand.NewPCG(seed, 2)), 50)
+		fd.End()
+		dpitest.CheckValues(t, fd.Out.Observations)
 	})
 }
