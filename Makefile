@@ -33,7 +33,7 @@ test-go: ## every test, fuzz seeds included
 # The packages with goroutines and shared state run again under the race
 # detector.
 test-race:
-	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./cmd/...
+	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./vuln/... ./cmd/...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
