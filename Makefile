@@ -43,7 +43,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	done
 
 bench: ## benchmarks, 6 runs each, for benchstat
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.txt
+	$(GO) test -short -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.txt
 
 bench-capture: ## Vigil's sensor against ndpiReader on one core (BENCH_SMALL=1: smoke run, under a minute)
 	GO=$(GO) ./bench/bench-capture.sh

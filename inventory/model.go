@@ -646,6 +646,9 @@ func (m *Model) classify(d *Device) (events.DeviceChange, bool) {
 	for _, dv := range r.Derived {
 		m.setAttr(d, dv.Attribute, dv.Value, "fingerprint", dv.Confidence, dv.Because, d.LastSeen, "", "")
 	}
+	// The derived attributes came from these facts: they do not call for
+	// another classification.
+	d.dirty = false
 	old := d.Classification
 	d.Classification = r
 	if old.Category == r.Category && old.Medical == r.Medical && old.Criticality == r.Criticality {

@@ -55,7 +55,8 @@ type Condition struct {
 	Contains string `yaml:"contains,omitempty"`
 	Matches  string `yaml:"matches,omitempty"`
 
-	re *regexp.Regexp
+	re    *regexp.Regexp
+	lower string // Contains, lower-cased once
 }
 
 // Rule assigns a category to the devices its conditions describe.
@@ -251,6 +252,7 @@ func (c *Condition) compile() error {
 	if tests > 1 || (tests == 1 && c.Attribute == "") {
 		return errors.New("set at most one of equals, prefix, contains, matches, and only on an attribute")
 	}
+	c.lower = strings.ToLower(c.Contains)
 	if c.Matches != "" {
 		re, err := regexp.Compile(c.Matches)
 		if err != nil {
@@ -292,26 +294,30 @@ func (c *Condition) match(f *Facts) (string, bool) {
 		values = []string{f.OUIVendor}
 	}
 	for _, v := range values {
-		lv := strings.ToLower(v)
 		var ok bool
-		var how string
 		switch {
 		case c.Equals != "":
-			ok, how = lv == strings.ToLower(c.Equals), "is"
+			ok = strings.EqualFold(v, c.Equals)
 		case c.Prefix != "":
-			ok, how = strings.HasPrefix(lv, strings.ToLower(c.Prefix)), "starts with "+fmt.Sprintf("%q", c.Prefix)
+			ok = len(v) >= len(c.Prefix) && strings.EqualFold(v[:len(c.Prefix)], c.Prefix)
 		case c.Contains != "":
-			ok, how = strings.Contains(lv, strings.ToLower(c.Contains)), "contains "+fmt.Sprintf("%q", c.Contains)
+			ok = strings.Contains(strings.ToLower(v), c.lower)
 		case c.re != nil:
-			ok, how = c.re.MatchString(v), "matches "+c.Matches
+			ok = c.re.MatchString(v)
 		default:
-			ok, how = true, "is known"
+			ok = true
 		}
 		if ok {
-			if how == "is" || how == "is known" {
-				return fmt.Sprintf("%s is %q", c.Attribute, v), true
+			// The explanation is built only for a match: most tests fail.
+			switch {
+			case c.Prefix != "":
+				return fmt.Sprintf("%s %q starts with %q", c.Attribute, v, c.Prefix), true
+			case c.Contains != "":
+				return fmt.Sprintf("%s %q contains %q", c.Attribute, v, c.Contains), true
+			case c.re != nil:
+				return fmt.Sprintf("%s %q matches %s", c.Attribute, v, c.Matches), true
 			}
-			return fmt.Sprintf("%s %q %s", c.Attribute, v, how), true
+			return fmt.Sprintf("%s is %q", c.Attribute, v), true
 		}
 	}
 	return "", false
