@@ -15,7 +15,8 @@ build: ## build bin/vigil
 
 test: test-deps test-go test-race ## the whole suite, as CI runs it
 
-# test-deps installs what the suite needs: Go modules, and the Debian
+# test-deps installs what the suite needs: Go modules, Debian's ClickHouse
+# server (the store tests start their own on free ports), and the Debian
 # packages of the recording rig of real daemons (dcmtk, python3-hl7,
 # dnsmasq, lldpd, snmpd, openssh, busybox telnetd, nginx, avahi), tcpdump
 # (capture filters) and tshark (the rig's checks). NATS runs embedded;
@@ -25,6 +26,8 @@ test-deps:
 	@$(GO) version
 	@$(GO) mod download
 	bash rig/install-deps.sh
+	@command -v clickhouse-server >/dev/null 2>&1 || test -x /usr/sbin/clickhouse-server || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client)
 
 test-go: ## every test, fuzz seeds included
 	$(GO) vet $(PKGS)
@@ -33,7 +36,7 @@ test-go: ## every test, fuzz seeds included
 # The packages with goroutines and shared state run again under the race
 # detector.
 test-race:
-	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./vuln/... ./cmd/...
+	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./vuln/... ./store/... ./cmd/...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \

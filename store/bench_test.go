@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/store/chtest"
+)
+
+// benchFlows returns n distinct flow events of a busy site: 2,000 devices
+// talking to 50 servers on a few ports, 1,000 flows a second of event
+// time.
+func benchFlows(n int) []events.Message {
+	ports := []uint16{104, 443, 2575, 53, 11112}
+	out := make([]events.Message, n)
+	for i := range out {
+		d, p := i%2000, (i/7)%50
+		orig := events.Endpoint{MAC: fmt.Sprintf("00:12:21:00:%02x:%02x", d/256, d%256), IP: fmt.Sprintf("10.20.%d.%d", d/256, d%256)}
+		resp := events.Endpoint{MAC: fmt.Sprintf("d4:ae:52:8a:10:%02x", p), IP: fmt.Sprintf("10.20.100.%d", p)}
+		out[i] = testFlow(i, time.Duration(i)*time.Millisecond, orig, resp, ports[p%len(ports)])
+	}
+	return out
+}
+
+// publishAsync stores msgs in JetStream as fast as it takes them.
+func publishAsync(b testing.TB, bus *events.Bus, msgs []events.Message) {
+	js := bus.JetStream()
+	for _, m := range msgs {
+		data, err := m.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg := &nats.Msg{Subject: m.Subject(bus.Partitions()), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, m.Meta().ID)
+		if _, err := js.PublishMsgAsync(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(5 * time.Minute):
+		b.Fatal("publish did not complete")
+	}
+}
+
+// BenchmarkWriter measures the writer alone: b.N flow events are published
+// to the embedded JetStream first (asynchronously; published/s is that
+// rate), then one writer inserts them all (JetStream fetch, decoding, the
+// ID look-up, the insert and its rollups, acknowledgements; rows/s). Run
+// it with a fixed count to get a sustained rate:
+//
+//	go test -run '^$' -bench Writer -benchtime 200000x ./store/
+func BenchmarkWriter(b *testing.B) {
+	for _, rows := range []int{10_000, 50_000} {
+		b.Run(fmt.Sprintf("max_rows=%d", rows), func(b *testing.B) { benchmarkWriter(b, rows) })
+	}
+}
+
+func benchmarkWriter(b *testing.B, maxRows int) {
+	s := chtest.Shared(b)
+	bus := benchBus(b)
+	cfg := DefaultConfiguration()
+	cfg.Addresses = []string{s.Addr}
+	cfg.Database = s.Database(b)
+	cfg.MaxRows = maxRows
+	flows := benchFlows(b.N)
+	pubStart := time.Now()
+	publishAsync(b, bus, flows)
+	published := float64(b.N) / time.Since(pubStart).Seconds()
+
+	w, err := New(cfg, Dependencies{Bus: bus})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	cpu := startCPU(b, s)
+	start := time.Now()
+	if err := w.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := bus.WaitCaughtUp(ctx, events.StreamSensor, Durable); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cpu.report(b, b.N)
+	if err := w.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st := w.Stats(); st.Inserted != uint64(b.N) {
+		b.Fatalf("inserted %d of %d: %+v", st.Inserted, b.N, st)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "rows/s")
+	b.ReportMetric(published, "published/s")
+}
+
+// BenchmarkInsert measures decoding and inserting batches of max_rows
+// (default) flows without JetStream: the ClickHouse side of the writer.
+func BenchmarkInsert(b *testing.B) {
+	s := chtest.Shared(b)
+	cfg := DefaultConfiguration()
+	cfg.Addresses = []string{s.Addr}
+	cfg.Database = s.Database(b)
+	ctx := context.Background()
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	if err := Migrate(ctx, conn); err != nil {
+		b.Fatal(err)
+	}
+	msgs := benchFlows(b.N)
+	payloads := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		payloads[i], _ = m.Encode()
+	}
+	r := newKindRows()[events.KindFlow]
+	size := cfg.MaxRows
+	b.ResetTimer()
+	cpu := startCPU(b, s)
+	start := time.Now()
+	for lo := 0; lo < len(payloads); lo += size {
+		r.reset()
+		for i, p := range payloads[lo:min(lo+size, len(payloads))] {
+			env, m, err := decodeMeta(p, uint64(lo+i+1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.add(m, env.Body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := r.dedupe(ctx, conn); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.insert(ctx, conn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+	cpu.report(b, b.N)
+}
+
+// cpuMeter reports the processor time per row of this process (the
+// writer, and the embedded NATS server in BenchmarkWriter) and of the
+// ClickHouse server: on a shared machine these vary less than rows/s, and
+// their sum bounds the rate two idle cores could sustain.
+type cpuMeter struct {
+	s           *chtest.Server
+	self, house time.Duration
+}
+
+func startCPU(b *testing.B, s *chtest.Server) cpuMeter {
+	m := cpuMeter{s: s, self: selfCPU()}
+	m.house, _ = s.CPUTime()
+	return m
+}
+
+func (m cpuMeter) report(b *testing.B, rows int) {
+	self := selfCPU() - m.self
+	house, err := m.s.CPUTime()
+	if err != nil {
+		return
+	}
+	house -= m.house
+	b.ReportMetric(float64(self.Microseconds())/float64(rows), "go-cpu-µs/row")
+	b.ReportMetric(float64(house.Microseconds())/float64(rows), "clickhouse-cpu-µs/row")
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchBus(b *testing.B) *events.Bus {
+	cfg := events.DefaultConfiguration()
+	bus, err := events.NewBus(cfg, events.Dependencies{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bus.Stop(context.Background()) })
+	return bus
+}

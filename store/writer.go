@@ -1,0 +1,422 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-health/vigil/events"
+)
+
+// Bus is what the writer needs of the event log: JetStream itself,
+// because the writer acknowledges a whole batch once it is inserted,
+// which events.Handler (one message, acknowledged when it returns) cannot
+// express without an insert per event. See doc.go.
+type Bus interface {
+	JetStream() jetstream.JetStream
+}
+
+var _ Bus = (*events.Bus)(nil)
+
+// Dependencies of the writer.
+type Dependencies struct {
+	Logger *slog.Logger
+	Bus    Bus
+}
+
+// Durable is the name of the writer's consumer on each stream. Writers of
+// several engines share it: JetStream hands each batch to one of them.
+const Durable = "store"
+
+// WriterStats counts what the writer did. Loss is data: a failed insert
+// is counted every time it is retried, a rejected message is counted and
+// kept in rejected_events.
+type WriterStats struct {
+	Received     uint64 // messages fetched from JetStream (redeliveries included)
+	Inserted     uint64 // event rows inserted
+	Duplicates   uint64 // events not inserted because their ID was already stored or in the batch
+	Rejected     uint64 // messages stored in rejected_events instead of an event table
+	InsertErrors uint64 // failed insert attempts, each retried
+	Batches      uint64 // batches inserted and acknowledged
+	AckErrors    uint64 // batch acknowledgements that failed (the batch is redelivered, then found stored)
+}
+
+// Writer copies every v1 event from JetStream into ClickHouse in batches,
+// acknowledging a batch only after its insert succeeded.
+type Writer struct {
+	cfg    Configuration
+	deps   Dependencies
+	logger *slog.Logger
+	conn   driver.Conn
+
+	stopFetch  context.CancelFunc // stops fetching: the batch in hand is still flushed
+	stopInsert context.CancelFunc // abandons the batch in hand (it stays unacknowledged)
+	wg         sync.WaitGroup
+
+	received, inserted, duplicates, rejected atomic.Uint64
+	insertErrors, batches, ackErrors         atomic.Uint64
+}
+
+// New returns an inert writer.
+func New(cfg Configuration, deps Dependencies) (*Writer, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("store configuration: %w", errors.Join(errs...))
+	}
+	if !cfg.Enabled() {
+		return nil, errors.New("store configuration: addresses: no clickhouse server configured")
+	}
+	if deps.Bus == nil {
+		return nil, errors.New("store: no bus")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Writer{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "store")}, nil
+}
+
+// Start connects to ClickHouse, migrates the schema (when configured),
+// declares the durable consumers and starts one batching loop per stream.
+// ClickHouse must answer at start; once started, an unreachable server
+// only delays the writer: events wait in JetStream.
+func (w *Writer) Start(ctx context.Context) error {
+	conn, err := Open(ctx, w.cfg)
+	if err != nil {
+		return err
+	}
+	if w.cfg.Migrate {
+		if err := Migrate(ctx, conn); err != nil {
+			conn.Close()
+			return err
+		}
+	}
+	if v, err := SchemaVersion(ctx, conn); err != nil {
+		conn.Close()
+		return err
+	} else if v < LatestVersion() {
+		conn.Close()
+		return fmt.Errorf("store: schema of %s is at version %d, this build needs %d (enable migrate)", w.cfg.Database, v, LatestVersion())
+	}
+	js := w.deps.Bus.JetStream()
+	var consumers []jetstream.Consumer
+	for _, s := range events.Streams(events.DefaultRetention()) {
+		cons, err := js.CreateOrUpdateConsumer(ctx, s.Name, jetstream.ConsumerConfig{
+			Durable:       Durable,
+			Description:   "Vigil store: events into ClickHouse",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       w.cfg.AckWait,
+			// A batch is acknowledged once stored: JetStream must let the
+			// two batches of each writer be outstanding, for two writers
+			// sharing the consumer.
+			MaxAckPending: 4 * w.cfg.MaxRows,
+			MaxDeliver:    -1,
+		})
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("declare consumer %s on %s: %w", Durable, s.Name, err)
+		}
+		consumers = append(consumers, cons)
+	}
+	w.conn = conn
+	base := context.WithoutCancel(ctx)
+	fetchCtx, stopFetch := context.WithCancel(base)
+	insertCtx, stopInsert := context.WithCancel(base)
+	w.stopFetch, w.stopInsert = stopFetch, stopInsert
+	for i, s := range events.Streams(events.DefaultRetention()) {
+		l := &loop{w: w, stream: s.Name, cons: consumers[i], logger: w.logger.With("stream", s.Name)}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			l.run(fetchCtx, insertCtx)
+		}()
+	}
+	w.logger.Info("store writer started", "database", w.cfg.Database, "max_rows", w.cfg.MaxRows, "flush_interval", w.cfg.FlushInterval)
+	return nil
+}
+
+// Stop stops fetching, inserts and acknowledges the batches in hand, and
+// closes the connection. When ctx ends first (ClickHouse is down), the
+// batches in hand are abandoned unacknowledged: JetStream delivers them
+// again to the next writer.
+func (w *Writer) Stop(ctx context.Context) error {
+	if w.stopFetch == nil {
+		return nil
+	}
+	w.stopFetch()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.stopInsert()
+		<-done
+		err = fmt.Errorf("flush on stop: %w (the unflushed events stay in JetStream)", ctx.Err())
+	}
+	w.stopInsert()
+	w.stopFetch = nil
+	return errors.Join(err, w.conn.Close())
+}
+
+// Conn is the writer's ClickHouse connection (for Queries in the same
+// process); valid between Start and Stop.
+func (w *Writer) Conn() driver.Conn { return w.conn }
+
+// Stats returns the counters.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{
+		Received: w.received.Load(), Inserted: w.inserted.Load(), Duplicates: w.duplicates.Load(),
+		Rejected: w.rejected.Load(), InsertErrors: w.insertErrors.Load(), Batches: w.batches.Load(),
+		AckErrors: w.ackErrors.Load(),
+	}
+}
+
+// loop batches one stream. Two goroutines share two batches: one fetches
+// up to MaxRows messages for at most FlushInterval and decodes them, the
+// other inserts the previous batch (retrying until it works or the writer
+// gives up) and acknowledges it. Decoding the next batch while ClickHouse
+// takes the last keeps both busy; at most two batches are unacknowledged,
+// which MaxAckPending allows, and none is acknowledged before it is
+// stored.
+type loop struct {
+	w      *Writer
+	stream string
+	cons   jetstream.Consumer
+	logger *slog.Logger
+}
+
+// batch is one fetch's messages and what they decode to.
+type batch struct {
+	msgs     []jetstream.Msg
+	kinds    map[events.Kind]batchRows
+	rejected []rejected
+}
+
+func (l *loop) run(fetchCtx, insertCtx context.Context) {
+	free := make(chan *batch, 2)
+	free <- &batch{kinds: newKindRows()}
+	free <- &batch{kinds: newKindRows()}
+	ready := make(chan *batch, 1)
+	inserterDone := make(chan struct{})
+	go func() {
+		defer close(inserterDone)
+		for b := range ready {
+			if err := l.flush(insertCtx, b); err != nil {
+				for range ready { // abandoned by Stop: left unacknowledged
+				}
+				return
+			}
+			free <- b
+		}
+	}()
+	defer func() {
+		close(ready)
+		<-inserterDone
+	}()
+
+	backoff := 100 * time.Millisecond
+	for {
+		var b *batch
+		select {
+		case b = <-free:
+		case <-fetchCtx.Done():
+			return
+		case <-inserterDone:
+			return
+		}
+		err := l.fetch(fetchCtx, b)
+		if err != nil && len(b.msgs) == 0 {
+			free <- b
+			l.logger.Warn("fetch failed, retrying", "err", err, "backoff", backoff)
+			if !sleep(fetchCtx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, l.w.cfg.MaxBackoff)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if len(b.msgs) == 0 {
+			free <- b
+			if fetchCtx.Err() != nil {
+				return
+			}
+			continue
+		}
+		l.decode(b)
+		ready <- b
+	}
+}
+
+// fetchChunk and fetchWait bound one pull request. A pull of a whole
+// batch (50,000 events, 50 MB) overflows the client's 64 MB pending limit
+// for a subscription: the client drops what overflows, and JetStream
+// delivers it again only after AckWait, a minute later. A pull ends on
+// the server's side (its expiry) and the client reads it to the end:
+// messages sent to a pull the client stopped reading would also wait out
+// AckWait (measured: a 50,000-event batch that took longer than
+// FlushInterval to gather lost its last pull for a minute). Short pulls
+// keep Stop prompt without walking away from one.
+const (
+	fetchChunk = 2000
+	fetchWait  = 100 * time.Millisecond
+)
+
+// fetch pulls the next batch into b.msgs: pulls of at most fetchChunk
+// messages until the batch holds MaxRows, FlushInterval has passed, or
+// ctx ends.
+func (l *loop) fetch(ctx context.Context, b *batch) error {
+	clear(b.msgs)
+	b.msgs = b.msgs[:0]
+	deadline := time.Now().Add(l.w.cfg.FlushInterval)
+	for len(b.msgs) < l.w.cfg.MaxRows && ctx.Err() == nil {
+		wait := min(time.Until(deadline), fetchWait)
+		if wait < time.Millisecond {
+			return nil // the batch's time is up
+		}
+		want := min(l.w.cfg.MaxRows-len(b.msgs), fetchChunk)
+		res, err := l.cons.Fetch(want, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			return fmt.Errorf("fetch from %s: %w", l.stream, err)
+		}
+		n := len(b.msgs)
+		for m := range res.Messages() {
+			b.msgs = append(b.msgs, m)
+		}
+		l.w.received.Add(uint64(len(b.msgs) - n))
+		if err := res.Error(); err != nil {
+			return fmt.Errorf("fetch from %s: %w", l.stream, err)
+		}
+	}
+	return nil
+}
+
+// decode routes each message of b to the rows of its kind, or to
+// rejected.
+func (l *loop) decode(b *batch) {
+	for _, r := range b.kinds {
+		r.reset()
+	}
+	clear(b.rejected)
+	b.rejected = b.rejected[:0]
+	for _, m := range b.msgs {
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		env, err := decodeSafely(m.Data(), seq, b.kinds)
+		if err == nil {
+			continue
+		}
+		data := m.Data()
+		if len(data) > maxRejectedData {
+			data = data[:maxRejectedData]
+		}
+		b.rejected = append(b.rejected, rejected{
+			received: time.Now().UTC(), stream: l.stream, seq: seq, subject: m.Subject(),
+			kind: string(env.Kind), id: env.ID, err: err.Error(), data: string(data),
+		})
+		l.w.rejected.Add(1)
+	}
+}
+
+// flush inserts b and acknowledges its messages. It returns an error only
+// when ctx ended before the insert succeeded.
+func (l *loop) flush(ctx context.Context, b *batch) error {
+	start := time.Now()
+	heartbeat := start
+	backoff := 100 * time.Millisecond
+	done := map[string]bool{}
+	for {
+		err := l.insert(ctx, b, done)
+		if err == nil {
+			break
+		}
+		l.w.insertErrors.Add(1)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.logger.Warn("insert failed, retrying", "err", err, "events", len(b.msgs), "backoff", backoff, "failing_for", time.Since(start).Round(time.Millisecond))
+		if time.Since(heartbeat) > l.w.cfg.AckWait/3 {
+			// Still working on it: JetStream must not deliver the batch
+			// to another writer while this one retries.
+			heartbeat = time.Now()
+			for _, m := range b.msgs {
+				_ = m.InProgress()
+			}
+		}
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, l.w.cfg.MaxBackoff)
+	}
+	l.ack(b.msgs)
+	l.w.batches.Add(1)
+	return nil
+}
+
+// insert stores what is left of the batch: each table's rows not already
+// stored, then the rejected messages. Tables done in an earlier attempt
+// are skipped; an attempt that failed after the server took the rows is
+// caught by the ID look-up of the next one.
+func (l *loop) insert(ctx context.Context, b *batch, done map[string]bool) error {
+	for _, k := range events.Kinds {
+		r := b.kinds[k]
+		if r.len() == 0 || done[r.table()] {
+			continue
+		}
+		dup, err := r.dedupe(ctx, l.w.conn)
+		if err != nil {
+			return err
+		}
+		l.w.duplicates.Add(uint64(dup))
+		if err := r.insert(ctx, l.w.conn); err != nil {
+			return err
+		}
+		l.w.inserted.Add(uint64(r.len()))
+		done[r.table()] = true
+	}
+	if len(b.rejected) > 0 && !done["rejected_events"] {
+		if err := insertRejected(ctx, l.w.conn, b.rejected); err != nil {
+			return err
+		}
+		done["rejected_events"] = true
+	}
+	return nil
+}
+
+// ack acknowledges every message of a batch; the last one waits for
+// JetStream's confirmation, so that when flush returns the server has
+// processed the acknowledgements sent before it on the same connection.
+func (l *loop) ack(msgs []jetstream.Msg) {
+	last := len(msgs) - 1
+	for _, m := range msgs[:last] {
+		if err := m.Ack(); err != nil {
+			l.w.ackErrors.Add(1)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := msgs[last].DoubleAck(ctx); err != nil {
+		l.w.ackErrors.Add(1)
+		l.logger.Warn("acknowledgement not confirmed; the batch may be delivered again and found stored", "err", err)
+	}
+}
+
+// sleep waits d or until ctx ends; it returns false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
