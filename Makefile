@@ -26,8 +26,6 @@ test-deps:
 	@$(GO) version
 	@$(GO) mod download
 	bash rig/install-deps.sh
-	@command -v clickhouse-server >/dev/null 2>&1 || test -x /usr/sbin/clickhouse-server || \
-	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client)
 
 test-go: ## every test, fuzz seeds included
 	$(GO) vet $(PKGS)

@@ -24,8 +24,9 @@ PACKAGES=(
 	# SSH, HTTP/TLS
 	openssh-server openssh-client nginx-light openssl curl
 	# not the rig's, but the suite's: the IEEE registries the OUI
-	# registry is generated from (its reproduction test)
-	ieee-data
+	# registry is generated from (its reproduction test), and the
+	# ClickHouse server the store tests start on free ports
+	ieee-data clickhouse-server clickhouse-client
 )
 
 missing=()
