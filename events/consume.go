@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"sync"
 )
 
 // Delivery is one message handed to a consumer's handler.
@@ -59,4 +60,18 @@ func DecodeDelivery[B Body](d Delivery) (Event[B], error) {
 		return ev, errors.Join(ErrPoison, err)
 	}
 	return ev, nil
+}
+
+// Apply decodes a delivery as an event with body B and hands it to apply
+// under mu, the projection's lock: the step every engine's handler takes
+// for each kind it reads. A payload that does not decode is poison.
+func Apply[B Body, O any](d Delivery, mu sync.Locker, apply func(Event[B]) O) (O, error) {
+	ev, err := DecodeDelivery[B](d)
+	if err != nil {
+		var zero O
+		return zero, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return apply(ev), nil
 }

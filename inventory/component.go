@@ -155,23 +155,15 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
 	}
 	var out []events.Event[events.DeviceChange]
+	var err error
 	switch d.Header.Kind {
 	case events.KindFlow:
-		ev, err := events.DecodeDelivery[events.Flow](d)
-		if err != nil {
-			return err
-		}
-		c.mu.Lock()
-		out = c.model.ObserveFlow(ev)
-		c.mu.Unlock()
+		out, err = events.Apply(d, &c.mu, c.model.ObserveFlow)
 	case events.KindObservation:
-		ev, err := events.DecodeDelivery[events.Observation](d)
-		if err != nil {
-			return err
-		}
-		c.mu.Lock()
-		out = c.model.ObserveAttribute(ev)
-		c.mu.Unlock()
+		out, err = events.Apply(d, &c.mu, c.model.ObserveAttribute)
+	}
+	if err != nil {
+		return err
 	}
 	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
 		return err
