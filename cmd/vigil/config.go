@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/policy"
+	"github.com/vigil-health/vigil/store"
 )
 
 // Config is the whole configuration file. Each section belongs to one
@@ -31,6 +32,8 @@ type Config struct {
 	Inventory inventory.Configuration `yaml:"inventory"`
 	Baseline  baseline.Configuration  `yaml:"baseline"`
 	Policy    policy.Configuration    `yaml:"policy"`
+	// Store is the ClickHouse history; without addresses, none is kept.
+	Store store.Configuration `yaml:"store"`
 }
 
 // HTTPConfiguration configures the HTTP API.
@@ -50,6 +53,7 @@ func defaultConfig() Config {
 		Inventory: inventory.DefaultConfiguration(),
 		Baseline:  baseline.DefaultConfiguration(),
 		Policy:    policy.DefaultConfiguration(),
+		Store:     store.DefaultConfiguration(),
 	}
 }
 
@@ -140,6 +144,9 @@ VIGIL_BASELINE_LEARNING=48h.`,
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
+			}
+			if cfg.Store.Password != "" {
+				cfg.Store.Password = "(set; not shown)" // a dump is shared in tickets
 			}
 			return config.Dump(cmd.OutOrStdout(), cfg)
 		},

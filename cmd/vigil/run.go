@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/capture/protocols"
 	"github.com/vigil-health/vigil/inventory"
+	"github.com/vigil-health/vigil/store"
 	"github.com/vigil-health/vigil/web"
 )
 
@@ -28,7 +29,9 @@ HTTP API. It runs until interrupted (SIGINT or SIGTERM), then drains and
 stops cleanly.
 
 State survives restarts: the streams and the engines' consumer positions
-live in the data directory (or the external NATS).`,
+live in the data directory (or the external NATS). With store.addresses
+set, every event is also written to ClickHouse (acknowledged only once
+stored).`,
 		Example: `  vigil run --pcap ward.pcap --http 127.0.0.1:8080
   vigil run --iface eth1 --data /var/lib/vigil
   vigil run --nats nats://nats-1:4222,nats://nats-2:4222 --config /etc/vigil/vigil.yaml`,
@@ -79,6 +82,15 @@ live in the data directory (or the external NATS).`,
 			eng, err := startEngines(ctx, cfg, logger, lc)
 			if err != nil {
 				return err
+			}
+			if cfg.Store.Enabled() {
+				w, err := store.New(cfg.Store, store.Dependencies{Logger: logger, Bus: eng.bus})
+				if err != nil {
+					return err
+				}
+				if err := lc.start(ctx, "store", w); err != nil {
+					return err
+				}
 			}
 			var sensor *capture.Component
 			if len(cfg.Sensor.Files) > 0 || cfg.Sensor.Interface != "" {
