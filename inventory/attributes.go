@@ -159,7 +159,7 @@ func (m *Model) setAttr(d *Device, name, value, protocol string, confidence floa
 	}
 	old := a.Value
 	resolve(a)
-	d.dirty = d.dirty || newValue
+	d.dirty = d.dirty || newValue && m.reads(d, name)
 	switch {
 	case !found && !multi:
 		return events.DeviceChange{Change: events.ChangeAttribute, Attribute: name, New: a.Value,

@@ -119,6 +119,22 @@ type Classifier interface {
 	Classify(classify.Facts) classify.Result
 }
 
+// factReader is a Classifier that says which facts it reads, so that a
+// change of any other fact does not cost a classification.
+type factReader interface {
+	Reads(fact string) bool
+}
+
+// reads tells whether a change of fact can change d's classification (or
+// its asset-register match, which uses the hostname and serial).
+func (m *Model) reads(d *Device, fact string) bool {
+	if d.Asset == nil && m.opt.Register != nil && (fact == "hostname" || fact == "serial") {
+		return true
+	}
+	r, ok := m.opt.Classifier.(factReader)
+	return !ok || r.Reads(fact)
+}
+
 // VendorLookup names the organisation registered for a MAC prefix
 // (oui.Registry).
 type VendorLookup func(mac string) (vendor string, ok bool)
@@ -222,11 +238,14 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 		d.Traffic.PacketsReceived += precv
 		d.Traffic.BytesReceived += recv
 		m.use(d, activeFrom, f.Last, sent, recv, f.Phase == events.FlowEnd, i == 0, delta.app)
-		if f.AppProto != "" && insertSorted(&d.Protocols, f.AppProto, 64) {
+		if f.AppProto != "" && insertSorted(&d.Protocols, f.AppProto, 64) && m.reads(d, "protocol:"+f.AppProto) {
 			d.dirty = true
 		}
-		if i == 1 && served(f) && insertSorted(&d.Services, f.Transport+"/"+strconv.Itoa(int(f.Resp.Port)), 64) {
-			d.dirty = true
+		if i == 1 && served(f) {
+			svc := f.Transport + "/" + strconv.Itoa(int(f.Resp.Port))
+			if insertSorted(&d.Services, svc, 64) && m.reads(d, "service:"+svc) {
+				d.dirty = true
+			}
 		}
 	}
 	return append(out, m.settle(ev)...)
@@ -407,7 +426,7 @@ func (m *Model) claim(d *Device, ip, source string, at time.Time, evidence strin
 		out = append(out, m.releaseOtherLeases(d, ip, at, evidence)...)
 	}
 	m.locate(d)
-	d.dirty = true
+	// Addresses are not facts the rules read: no reclassification.
 	// Old is the address the device used most recently before this one.
 	old, oldAt := "", time.Time{}
 	for _, a := range d.Addresses {

@@ -99,6 +99,9 @@ type Rules struct {
 	rules      []*Rule
 	recog      []*recogDB
 
+	reads     map[string]bool
+	readsOnce sync.Once
+
 	seeds    [2]maphash.Seed
 	memo     sync.Map // memoKey -> Result
 	memoSize atomic.Int64
@@ -270,6 +273,37 @@ func (r *Rules) Categories() []Category {
 		out = append(out, r.categories[id])
 	}
 	return out
+}
+
+// Reads tells whether a change of the named fact can change a
+// classification: an attribute some rule or fingerprint reads ("oui_vendor"
+// for the MAC registry), or, with the prefixes "protocol:" and "service:",
+// a protocol used or a service offered that some rule tests. The inventory
+// reclassifies a device only when such a fact changes.
+func (r *Rules) Reads(fact string) bool {
+	r.readsOnce.Do(r.collectReads)
+	return r.reads[fact]
+}
+
+func (r *Rules) collectReads() {
+	r.reads = map[string]bool{}
+	for _, rule := range r.rules {
+		for _, group := range [][]Condition{rule.All, rule.Any, rule.None} {
+			for _, c := range group {
+				switch {
+				case c.Attribute != "":
+					r.reads[c.Attribute] = true
+				case c.Protocol != "":
+					r.reads["protocol:"+c.Protocol] = true
+				case c.Service != "":
+					r.reads["service:"+c.Service] = true
+				}
+			}
+		}
+	}
+	for _, db := range r.recog {
+		r.reads[db.attribute] = true
+	}
 }
 
 // Len is the number of rules.
