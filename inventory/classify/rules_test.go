@@ -221,3 +221,19 @@ func BenchmarkClassify(b *testing.B) {
 		r.Classify(f)
 	}
 }
+
+func TestReads(t *testing.T) {
+	r, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fact, want := range map[string]bool{
+		"vendor": true, "oui_vendor": true, "dicom.modality": true, "snmp.sys_descr": true, "dhcp.vendor_class": true,
+		"protocol:dicom": true, "service:tcp/104": true,
+		"dns.query": false, "tls.ja4": false, "protocol:dns": false, "service:tcp/40000": false,
+	} {
+		if got := r.Reads(fact); got != want {
+			t.Errorf("Reads(%q) = %v, want %v", fact, got, want)
+		}
+	}
+}
