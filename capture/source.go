@@ -67,9 +67,10 @@ type SourceSpec struct {
 // SourceOpener makes a Source from its spec.
 type SourceOpener func(spec SourceSpec) (Source, error)
 
-// SourceRegistry maps source kinds to their openers. It is filled
-// explicitly (DefaultSources) so that a new kind, such as live AF_PACKET,
-// is one Register call in one place.
+// SourceRegistry maps the kinds of offline sources to their openers,
+// filled explicitly (DefaultSources). Live interfaces are opened per
+// worker through Dependencies.OpenLive instead: each worker needs its own
+// socket in the fanout group.
 type SourceRegistry struct {
 	openers map[string]SourceOpener
 }

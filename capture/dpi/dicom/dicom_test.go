@@ -78,9 +78,6 @@ func values(obs []events.Observation, attrs ...string) []string {
 	return out
 }
 
-var equipmentAttrs = []string{dpi.AttrDICOMModality, dpi.AttrVendor, dpi.AttrDICOMInstitutionName,
-	dpi.AttrDICOMStationName, dpi.AttrModel, dpi.AttrSerial, dpi.AttrSoftwareVersion}
-
 // equipmentFrom keeps the observations that come from a data set.
 func equipmentFrom(obs []events.Observation) []string {
 	var out []string
