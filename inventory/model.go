@@ -164,6 +164,8 @@ type Model struct {
 	org     *orgMap
 	zone    *time.Location
 	devices map[string]*Device
+	// byID maps device IDs to keys, for the API's device detail.
+	byID map[string]string
 	// holder maps "vlan/ip" to the key of the device holding the address.
 	holder map[string]string
 	// open remembers what was already counted of flows that reported an
@@ -186,7 +188,7 @@ func NewModel(cfg Configuration, src events.Source, opt Options) *Model {
 		zone = time.UTC
 	}
 	return &Model{cfg: cfg, src: src, opt: opt, org: newOrgMap(cfg.Organisation), zone: zone,
-		devices: map[string]*Device{}, holder: map[string]string{}, open: map[string]counted{}}
+		devices: map[string]*Device{}, byID: map[string]string{}, holder: map[string]string{}, open: map[string]counted{}}
 }
 
 // DeviceID derives the stable ID of a device key.
@@ -361,6 +363,7 @@ func (m *Model) device(key, mac, ip string, vlan uint16, at time.Time, cause str
 		}
 	}
 	m.devices[key] = d
+	m.byID[d.ID] = key
 	m.locate(d)
 	return d, []events.Event[events.DeviceChange]{m.changeAt(at, d, events.DeviceChange{Change: events.ChangeNew, Evidence: []string{cause}})}
 }
@@ -757,10 +760,8 @@ func (m *Model) Devices() []Device {
 
 // Device returns a copy of the device with the given ID.
 func (m *Model) Device(id string) (Device, bool) {
-	for _, d := range m.devices {
-		if d.ID == id {
-			return d.clone(), true
-		}
+	if d := m.devices[m.byID[id]]; d != nil {
+		return d.clone(), true
 	}
 	return Device{}, false
 }

@@ -51,8 +51,10 @@ func (m *Model) RestoreState(b []byte) error {
 		return fmt.Errorf("inventory checkpoint: version %d, this build reads %d", s.Version, stateVersion)
 	}
 	m.devices = make(map[string]*Device, len(s.Devices))
+	m.byID = make(map[string]string, len(s.Devices))
 	for _, d := range s.Devices {
 		m.devices[d.Key] = d
+		m.byID[d.ID] = d.Key
 	}
 	m.holder = s.Holder
 	if m.holder == nil {
