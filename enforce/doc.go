@@ -3,6 +3,6 @@
 // and patient-connected devices), reconciliation against what each
 // enforcement point actually has, and the audit trail.
 //
-// Not built yet (issue 7). Policies can already ask for blocks (the
+// Built by issue 7; see backend.go for the enforcement point interface.
 // "enforce" set of a decision event); nothing acts on them.
 package enforce
