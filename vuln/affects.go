@@ -103,11 +103,14 @@ func (s *Store) AffectsModel(m ModelRef) []Finding {
 
 func (s *Store) affects(p ProductRef, v string, via *Component) []Finding {
 	var out []Finding
-	for _, a := range sortedValues(s.d.advisories) {
+	refs := s.productsNamed(Fold(p.Name))
+	// refs are in advisory key order, an advisory's products together.
+	for i := 0; i < len(refs); {
+		a := refs[i].a
 		var cands []*Product
-		for i := range a.Products {
-			if productMatches(&a.Products[i], p) {
-				cands = append(cands, &a.Products[i])
+		for ; i < len(refs) && refs[i].a == a; i++ {
+			if prod := &a.Products[refs[i].i]; productMatches(prod, p) {
+				cands = append(cands, prod)
 			}
 		}
 		if len(cands) == 0 {
@@ -121,6 +124,30 @@ func (s *Store) affects(p ProductRef, v string, via *Component) []Finding {
 		}
 	}
 	return out
+}
+
+// productsNamed returns the advisory products that go by a folded name,
+// in advisory key order, from an index built once per generation (a
+// look-up then costs the products of that name, not every product of
+// every advisory). The caller holds s.mu for reading.
+func (s *Store) productsNamed(folded string) []productRef {
+	s.nameMu.Lock()
+	defer s.nameMu.Unlock()
+	if s.byName == nil || s.byNameGen != s.gen {
+		s.byName, s.byNameGen = map[string][]productRef{}, s.gen
+		for _, a := range sortedValues(s.d.advisories) {
+			for i := range a.Products {
+				seen := map[string]bool{}
+				for _, n := range productNames(&a.Products[i]) {
+					if f := Fold(n); f != "" && !seen[f] {
+						seen[f] = true
+						s.byName[f] = append(s.byName[f], productRef{a, i})
+					}
+				}
+			}
+		}
+	}
+	return s.byName[folded]
 }
 
 // findingOf decides one vulnerability of one advisory for the candidate
@@ -294,4 +321,14 @@ func (s *Store) vexClears(m ModelRef, f Finding) bool {
 		}
 	}
 	return false
+}
+
+// VEXClears tells whether a VEX statement says model m (or, when
+// component is set, that component of it) is not affected by the
+// vulnerability, or fixed. Matching asks it for findings that come from
+// other sources than advisories (NVD CPE matches of SBOM components).
+func (s *Store) VEXClears(m ModelRef, vulnerability string, component *Component) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.vexClears(m, Finding{Vulnerability: vulnerability, Via: component})
 }

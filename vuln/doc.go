@@ -65,10 +65,12 @@
 // that the same content gives the same bytes; ReadSnapshot reads one whole
 // before replacing anything. The format is versioned (SnapshotVersion).
 //
-// # Out of scope here
+// # Matching
 //
 // Matching the inventory (device attributes, the alias table of medical
-// vendors and products, CPEs of devices, confidence from the evidence of
-// each attribute) is built on this package, not in it: Affects and
-// AffectsModel are the small lookups the importers' tests need.
+// vendors and products, CPEs of devices, confidence, lifecycle) is built
+// on this package, in vuln/alias and vuln/match; Affects and AffectsModel
+// are the lookups it uses. This package holds the types matching shares
+// with its readers: Match, Record, ScannerFinding (what the scanner
+// integration hands over) and Service (what the API and dashboard read).
 package vuln

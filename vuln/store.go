@@ -76,6 +76,28 @@ type Stats struct {
 type Store struct {
 	mu sync.RWMutex
 	d  data
+	// gen counts the changes (imports applied, snapshots read), so that
+	// readers can cache what they derive from the store.
+	gen uint64
+
+	// byName indexes advisory products by the folded names they go by
+	// (productNames), for the generation byNameGen; built on first use.
+	nameMu    sync.Mutex
+	byName    map[string][]productRef
+	byNameGen uint64
+}
+
+// productRef is one product of one advisory.
+type productRef struct {
+	a *Advisory
+	i int
+}
+
+// Generation changes whenever the store's content changes.
+func (s *Store) Generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
 }
 
 // data is the content of a store; its exported form is the snapshot.
@@ -167,6 +189,7 @@ func (s *Store) Apply(b *Batch) (Summary, error) {
 		s.d.vex[doc.ID] = &doc
 		sum.VEXStatements += len(doc.Statements)
 	}
+	s.gen++
 	s.d.imports = append(s.d.imports, sum)
 	if n := len(s.d.imports) - MaxImports; n > 0 {
 		s.d.imports = slices.Delete(s.d.imports, 0, n)
@@ -428,6 +451,7 @@ func (s *Store) ReadSnapshot(r io.Reader) error {
 	d.imports = snap.Imports
 	s.mu.Lock()
 	s.d = d
+	s.gen++
 	s.mu.Unlock()
 	return nil
 }
