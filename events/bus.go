@@ -33,6 +33,13 @@ type Configuration struct {
 	Retention RetentionConfiguration `yaml:"retention"`
 	// PublishTimeout bounds one publish when the caller's context has none.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// Security authenticates and encrypts the connection to an external
+	// NATS (TLS, credentials file, nkey seed, user and password).
+	Security SecurityConfiguration `yaml:"security"`
+	// Share restricts the projections' consumers to the partitions this
+	// process owns; set by `vigil engine` from its slot lease, never read
+	// from the file. The zero Share is every partition.
+	Share Share `yaml:"-"`
 }
 
 // EmbeddedConfiguration configures the embedded NATS server.
@@ -91,6 +98,7 @@ func (c Configuration) Validate() []error {
 			errs = append(errs, fmt.Errorf("retention.%s.max_bytes: must be positive, got %d", s.name, s.l.MaxBytes))
 		}
 	}
+	errs = append(errs, c.Security.validate()...)
 	if c.URL == "" && c.Embedded.MaxStoreBytes <= 0 {
 		errs = append(errs, fmt.Errorf("embedded.max_store_bytes: must be positive, got %d", c.Embedded.MaxStoreBytes))
 	}
@@ -162,6 +170,12 @@ func (b *Bus) Start(ctx context.Context) error {
 		}
 		url = b.server.ClientURL()
 		opts = append(opts, nats.InProcessServer(b.server))
+	} else {
+		sec, err := b.cfg.Security.options()
+		if err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+		opts = append(opts, sec...)
 	}
 	opts = append(opts,
 		nats.Name("vigil"),
@@ -171,12 +185,12 @@ func (b *Bus) Start(ctx context.Context) error {
 				b.logger.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { b.logger.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { b.logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		b.stopEmbedded()
-		return fmt.Errorf("connect to nats %s: %w", url, err)
+		return fmt.Errorf("connect to nats %s: %w", RedactURL(url), err)
 	}
 	b.conn = nc
 	js, err := jetstream.New(nc)
@@ -228,7 +242,7 @@ func (b *Bus) startEmbedded() error {
 
 func (b *Bus) declareStreams(ctx context.Context) error {
 	for _, s := range Streams(b.cfg.Retention) {
-		_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		want := jetstream.StreamConfig{
 			Name:        s.Name,
 			Description: "Vigil " + Version + " events: " + fmt.Sprint(s.Kinds),
 			Subjects:    s.Subjects(),
@@ -239,7 +253,11 @@ func (b *Bus) declareStreams(ctx context.Context) error {
 			MaxBytes:    s.Limits.MaxBytes,
 			Duplicates:  b.cfg.DuplicateWindow,
 			Discard:     jetstream.DiscardOld,
-		})
+		}
+		if streamUpToDate(ctx, b.js, want) {
+			continue // a sensor's role may read streams but not change them
+		}
+		_, err := b.js.CreateOrUpdateStream(ctx, want)
 		if err != nil {
 			return fmt.Errorf("declare stream %s: %w", s.Name, err)
 		}
@@ -321,7 +339,7 @@ func (b *Bus) Publish(ctx context.Context, m Message) error {
 		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
 		defer cancel()
 	}
-	ack, err := b.js.PublishMsg(ctx, msg)
+	ack, err := b.publishRetrying(ctx, msg)
 	if err != nil {
 		b.publishErrors.Add(1)
 		return fmt.Errorf("publish %s %s: %w", h.Kind, h.ID, err)
@@ -332,6 +350,37 @@ func (b *Bus) Publish(ctx context.Context, m Message) error {
 		b.published.Add(1)
 	}
 	return nil
+}
+
+// publishAttempt bounds one attempt of a publish: a node killed or a
+// stream leader being elected leaves an attempt without an answer.
+const publishAttempt = 2 * time.Second
+
+// publishRetrying publishes msg until JetStream acknowledges it or ctx
+// ends. An attempt that got no answer, or a temporary refusal, is sent
+// again: when the first attempt was stored after all, the stream drops
+// the copy by its Nats-Msg-Id, so a retry never stores an event twice.
+// An explicit refusal (a subject without stream, a permission) is final.
+func (b *Bus) publishRetrying(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err := b.js.PublishMsg(actx, msg)
+		cancel()
+		var apiErr *jetstream.APIError
+		final := errors.As(err, &apiErr) && apiErr.Code != 503 || errors.Is(err, nats.ErrConnectionClosed) ||
+			errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrBadSubject)
+		if err == nil || final || ctx.Err() != nil {
+			return ack, err
+		}
+		b.logger.Debug("publish not acknowledged, retrying", "subject", msg.Subject, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 func (s ConsumerSpec) subjects() []string {
@@ -351,9 +400,10 @@ func (s ConsumerSpec) subjects() []string {
 // delivered again after it was handled (an acknowledgement lost in a
 // restart of the connection) is skipped by stream sequence.
 func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
+	spec.Durable = b.cfg.Share.name(spec.Durable)
 	cc := jetstream.ConsumerConfig{
 		Durable:        spec.Durable,
-		FilterSubjects: spec.subjects(),
+		FilterSubjects: b.cfg.Share.filter(spec.Kinds),
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckWait:        time.Minute,
@@ -466,6 +516,7 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, d
 // message of its stream that matches its filter. Offline analysis uses it
 // to drain the pipeline stage by stage.
 func (b *Bus) WaitCaughtUp(ctx context.Context, stream, durable string) error {
+	durable = b.cfg.Share.name(durable)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	// The consumer must look idle on two polls in a row, at the same

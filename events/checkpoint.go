@@ -46,6 +46,7 @@ func (b *Bus) checkpoints(ctx context.Context) (jetstream.ObjectStore, error) {
 // SaveCheckpoint stores state as the checkpoint of name at stream
 // sequence seq, replacing the previous one.
 func (b *Bus) SaveCheckpoint(ctx context.Context, name string, seq uint64, state []byte) error {
+	name = b.cfg.Share.name(name)
 	os, err := b.checkpoints(ctx)
 	if err != nil {
 		return err
@@ -62,6 +63,7 @@ func (b *Bus) SaveCheckpoint(ctx context.Context, name string, seq uint64, state
 
 // LoadCheckpoint reads the checkpoint of name.
 func (b *Bus) LoadCheckpoint(ctx context.Context, name string) (uint64, []byte, bool, error) {
+	name = b.cfg.Share.name(name)
 	os, err := b.checkpoints(ctx)
 	if err != nil {
 		return 0, nil, false, err

@@ -3,9 +3,12 @@ package store
 import (
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/vigil-health/vigil/events"
 )
 
 // Configuration of the ClickHouse store.
@@ -17,8 +20,15 @@ type Configuration struct {
 	// Database holds Vigil's tables; it is created when missing.
 	Database string `yaml:"database"`
 	// Username and Password authenticate to ClickHouse.
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// The password may also come from PasswordFile (its content without
+	// the final newline) or the environment (VIGIL_STORE_PASSWORD); it is
+	// never logged or dumped.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// TLS encrypts the native protocol (ClickHouse's tcp_port_secure,
+	// 9440 by default) and verifies the server against tls.ca_file.
+	TLS events.TLSConfiguration `yaml:"tls"`
 	// DialTimeout bounds one connection attempt, ReadTimeout one read
 	// from the server (a server that hangs fails the insert, which is
 	// retried, instead of blocking the writer).
@@ -80,6 +90,17 @@ func (c Configuration) Validate() []error {
 			errs = append(errs, fmt.Errorf("addresses[%d]: %q is not host:port: %v", i, a, err))
 		}
 	}
+	if c.Password != "" && c.PasswordFile != "" {
+		errs = append(errs, fmt.Errorf("password and password_file: give one, not both"))
+	}
+	if c.PasswordFile != "" {
+		if _, err := os.Stat(c.PasswordFile); err != nil {
+			errs = append(errs, fmt.Errorf("password_file: %v", err))
+		}
+	}
+	for _, e := range c.TLS.Validate() {
+		errs = append(errs, fmt.Errorf("tls.%w", e))
+	}
 	if !identifier.MatchString(c.Database) {
 		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier (letters, digits, _)", c.Database))
 	}
@@ -109,3 +130,11 @@ func (c Configuration) Validate() []error {
 
 // Enabled says whether a ClickHouse server is configured.
 func (c Configuration) Enabled() bool { return len(c.Addresses) > 0 }
+
+// Redacted returns a copy without the password, for dumps.
+func (c Configuration) Redacted() Configuration {
+	if c.Password != "" {
+		c.Password = "(set; not shown)"
+	}
+	return c
+}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/vigil-health/vigil/events"
 )
 
 // Open connects to the configured ClickHouse over the native protocol,
@@ -38,10 +40,22 @@ func Open(ctx context.Context, cfg Configuration) (driver.Conn, error) {
 }
 
 func open(cfg Configuration, database string) (driver.Conn, error) {
+	password := cfg.Password
+	if cfg.PasswordFile != "" {
+		var err error
+		if password, err = events.ReadSecretFile(cfg.PasswordFile); err != nil {
+			return nil, fmt.Errorf("store password_file: %w", err)
+		}
+	}
+	tlsConfig, err := cfg.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("store %w", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		TLS:         tlsConfig,
 		Addr:        cfg.Addresses,
 		Protocol:    clickhouse.Native,
-		Auth:        clickhouse.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
+		Auth:        clickhouse.Auth{Database: database, Username: cfg.Username, Password: password},
 		DialTimeout: cfg.DialTimeout,
 		ReadTimeout: cfg.ReadTimeout,
 		// LZ4 halves what goes over the wire for the JSON bodies and costs

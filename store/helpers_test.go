@@ -210,6 +210,16 @@ func oneOfEachKind() []events.Message {
 			Step: events.StepGated, RequestID: "req-1", Device: pumpKey(),
 			Scope:     events.BlockScope{IP: pump.IP, PeerIP: gateway.IP, Port: 443, Transport: "tcp"},
 			DurationS: 3600, Backend: "nftables", DryRun: true, Reason: "approval required"}),
+		events.MustEvent(at, events.Source{Component: "vuln", Name: "default", Site: "demo"}, events.Vulnerability{
+			Device: snap, Status: events.VulnDetected, ID: "CVE-2024-0001", Type: "cve", Confidence: "high",
+			Sources: []string{"nvd"}, Product: "pump-fw", Version: "2.9.1", CVSS: 9.8, EPSS: 0.4, KEV: true,
+			Evidence: []string{"firmware_version 2.9.1"}, DetectedAt: at, Summary: "known exploited"}),
+		events.MustEvent(at, events.Source{Component: "risk", Name: "default", Site: "demo"}, events.Risk{
+			Device: snap, Formula: "v1", Score: 87.5, Previous: 40, Level: "critical", Likelihood: 0.9, Impact: 0.95,
+			Factors: []events.RiskFactor{{Name: "kev", Part: "likelihood", Value: 1, Weight: 0.5, Effect: 0.5, Explanation: "known exploited"}},
+			Summary: "critical"}),
+		events.MustEvent(at, events.Source{Component: "alerts", Name: "default", Site: "demo"}, events.AlertState{
+			Action: events.AlertAcknowledge, Incident: "inc-1", Device: pumpKey(), Actor: "soc@example.org", Note: "on it"}),
 	}
 }
 

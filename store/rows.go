@@ -462,6 +462,10 @@ func newKindRows() map[events.Kind]batchRows {
 		events.KindDecision:     newRows(decisionTable),
 		events.KindAlert:        newRows(alertTable),
 		events.KindEnforcement:  newRows(enforcementTable),
+		// 004_vuln_risk_alert_state.sql
+		events.KindVulnerability: newRows(vulnerabilityTable),
+		events.KindRisk:          newRows(riskTable),
+		events.KindAlertState:    newRows(alertStateTable),
 	}
 }
 
@@ -513,3 +517,52 @@ func insertRejected(ctx context.Context, conn driver.Conn, rs []rejected) error 
 	}
 	return nil
 }
+
+// The tables of migrations/004_vuln_risk_alert_state.sql.
+var (
+	vulnerabilityTable = newTable("vulnerabilities",
+		newCol("device", func(r *row[events.Vulnerability]) string { return r.b.Device.Key }),
+		newCol("device_id", func(r *row[events.Vulnerability]) string { return r.b.Device.ID }),
+		newCol("device_mac", func(r *row[events.Vulnerability]) string { return r.b.Device.MAC }),
+		newCol("category", func(r *row[events.Vulnerability]) string { return r.b.Device.Category }),
+		newCol("medical", func(r *row[events.Vulnerability]) uint8 { return bit(r.b.Device.Medical) }),
+		newCol("criticality", func(r *row[events.Vulnerability]) string { return r.b.Device.Criticality }),
+		newCol("status", func(r *row[events.Vulnerability]) string { return string(r.b.Status) }),
+		newCol("vuln_id", func(r *row[events.Vulnerability]) string { return r.b.ID }),
+		newCol("type", func(r *row[events.Vulnerability]) string { return r.b.Type }),
+		newCol("confidence", func(r *row[events.Vulnerability]) string { return r.b.Confidence }),
+		newCol("product", func(r *row[events.Vulnerability]) string { return r.b.Product }),
+		newCol("version", func(r *row[events.Vulnerability]) string { return r.b.Version }),
+		newCol("cvss", func(r *row[events.Vulnerability]) float64 { return r.b.CVSS }),
+		newCol("epss", func(r *row[events.Vulnerability]) float64 { return r.b.EPSS }),
+		newCol("kev", func(r *row[events.Vulnerability]) uint8 { return bit(r.b.KEV) }),
+		newCol("fixed_in", func(r *row[events.Vulnerability]) string { return r.b.FixedIn }),
+		newCol("detected_at", func(r *row[events.Vulnerability]) time.Time { return clampTime(r.b.DetectedAt) }),
+		newCol("days_open", func(r *row[events.Vulnerability]) int32 { return int32(r.b.DaysOpen) }),
+		newCol("summary", func(r *row[events.Vulnerability]) string { return r.b.Summary }),
+	)
+	riskTable = newTable("risks",
+		newCol("device", func(r *row[events.Risk]) string { return r.b.Device.Key }),
+		newCol("device_id", func(r *row[events.Risk]) string { return r.b.Device.ID }),
+		newCol("device_mac", func(r *row[events.Risk]) string { return r.b.Device.MAC }),
+		newCol("category", func(r *row[events.Risk]) string { return r.b.Device.Category }),
+		newCol("medical", func(r *row[events.Risk]) uint8 { return bit(r.b.Device.Medical) }),
+		newCol("criticality", func(r *row[events.Risk]) string { return r.b.Device.Criticality }),
+		newCol("formula", func(r *row[events.Risk]) string { return r.b.Formula }),
+		newCol("score", func(r *row[events.Risk]) float64 { return r.b.Score }),
+		newCol("previous", func(r *row[events.Risk]) float64 { return r.b.Previous }),
+		newCol("level", func(r *row[events.Risk]) string { return r.b.Level }),
+		newCol("likelihood", func(r *row[events.Risk]) float64 { return r.b.Likelihood }),
+		newCol("impact", func(r *row[events.Risk]) float64 { return r.b.Impact }),
+		newCol("summary", func(r *row[events.Risk]) string { return r.b.Summary }),
+	)
+	alertStateTable = newTable("alert_states",
+		newCol("action", func(r *row[events.AlertState]) string { return string(r.b.Action) }),
+		newCol("incident", func(r *row[events.AlertState]) string { return r.b.Incident }),
+		newCol("device", func(r *row[events.AlertState]) string { return r.b.Device }),
+		newCol("actor", func(r *row[events.AlertState]) string { return r.b.Actor }),
+		newCol("note", func(r *row[events.AlertState]) string { return r.b.Note }),
+		newCol("alert_id", func(r *row[events.AlertState]) string { return r.b.AlertID }),
+		newCol("suppression_id", func(r *row[events.AlertState]) string { return r.b.SuppressionID }),
+	)
+)

@@ -161,6 +161,12 @@ func TestDecoderAgreesWithEncodingJSON(t *testing.T) {
 			diff = sameBody[events.Alert](std.Body, kinds[env.Kind])
 		case events.KindEnforcement:
 			diff = sameBody[events.Enforcement](std.Body, kinds[env.Kind])
+		case events.KindVulnerability:
+			diff = sameBody[events.Vulnerability](std.Body, kinds[env.Kind])
+		case events.KindRisk:
+			diff = sameBody[events.Risk](std.Body, kinds[env.Kind])
+		case events.KindAlertState:
+			diff = sameBody[events.AlertState](std.Body, kinds[env.Kind])
 		default:
 			t.Fatalf("kind %s not compared", env.Kind)
 		}
