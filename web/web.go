@@ -1,124 +1,140 @@
-// Package web serves Vigil's HTTP API (and, later, the dashboard) from the
-// projections. It reads; it never changes the event log.
+// Package web serves Vigil's HTTP API and its dashboard from the
+// projections. It reads the engines through the small interfaces of
+// Dependencies; every change it makes (acknowledge, suppress, approve)
+// goes through an engine's Go API with the name of the person who made it.
+//
+// Every route, API and page alike, passes the access control of auth.go
+// first: who is asking (a session cookie, an API token, or the local
+// user of an unconfigured localhost server), whether their role may do
+// it, and, for a change made from a browser, the CSRF token.
 package web
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/vigil-health/vigil/alerts"
+	"github.com/vigil-health/vigil/enforce"
+	"github.com/vigil-health/vigil/vuln"
 )
 
 // Configuration of the HTTP server.
 type Configuration struct {
 	// Listen is the address, for example 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey are PEM files; with both set the server speaks
+	// HTTPS only and session cookies are Secure.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Auth lists the users and API tokens (auth.go, docs/web.md).
+	Auth AuthConfiguration `yaml:"auth"`
 }
 
-// Dependencies are the read models the API serves, each a function so
-// that web imports no engine.
+// Dependencies are the engines the API and the dashboard read. Each is an
+// interface holding only what web calls; nil ones make their pages say
+// "not available" and their routes answer 404.
 type Dependencies struct {
 	Logger *slog.Logger
-	// Devices returns the devices that match the query parameters (see
-	// inventory.ParseQuery), or an error naming a bad parameter.
-	Devices func(q url.Values) (any, error)
-	// DevicesCSV writes the devices that match as CSV.
-	DevicesCSV func(q url.Values, w io.Writer) error
-	// Device returns one device by ID, with everything known of it.
-	Device func(id string) (any, bool)
-	// Status returns the counters of every component.
+	// Inventory is the device projection (inventory.Component).
+	Inventory Inventory
+	// Baselines is the baseline engine (baseline.Component).
+	Baselines Baselines
+	// Policy is the policy engine (policy.Component); PolicyTests runs the
+	// Rego unit tests of the loaded set (policy.Test with the configured
+	// directories).
+	Policy      Policy
+	PolicyTests PolicyTests
+	// History answers traffic and alert history: the ClickHouse store
+	// (store.Queries) when configured, else LogHistory over the event log.
+	History History
+	// Alerts is the alert state (alerts.Component).
+	Alerts alerts.Service
+	// Vulns are the devices' vulnerabilities (vuln/match); Risk their
+	// scores (risk).
+	Vulns vuln.Service
+	Risk  Risk
+	// Enforce is the enforcement engine (enforce.Component).
+	Enforce enforce.Service
+	// Scanner is the active-scanner integration (scanner.go).
+	Scanner Scanner
+	// Health returns the health of the live system (consumer lag, sensor
+	// drops and silence, insert failures); Status every component's
+	// counters.
+	Health func(ctx context.Context) HealthReport
 	Status func() any
+	// Now is the wall clock, for sessions only (time.Now when nil): what
+	// the pages show is in event time.
+	Now func() time.Time
 }
 
 // Component is the HTTP server.
 type Component struct {
 	cfg    Configuration
 	deps   Dependencies
+	auth   *authenticator
+	pages  *pages
+	polLog policyLog
 	server *http.Server
 	ln     net.Listener
 	done   chan error
+	// cancel ends the base context of requests: live feeds end on Stop.
+	cancel context.CancelFunc
 }
 
-// New returns an inert server.
+// New returns an inert server. It refuses a configuration that would
+// expose the dashboard without users on a non-loopback address.
 func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	if cfg.Listen == "" {
 		return nil, errors.New("web: no listen address")
 	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("http.tls_cert and http.tls_key: set both or neither")
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	c := &Component{cfg: cfg, deps: deps}
+	var err error
+	if c.auth, err = newAuthenticator(cfg, deps.Logger, deps.Now); err != nil {
+		return nil, err
+	}
+	if c.pages, err = newPages(); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /api/v1/devices", c.devices)
-	mux.HandleFunc("GET /api/v1/devices/{id}", c.device)
-	mux.HandleFunc("GET /api/v1/status", c.serve(deps.Status))
-	c.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Route sets, one per file. The files other engines own (alerts.go,
+	// enforce.go, vuln.go, scanner.go) add their function to this list.
+	for _, routes := range []func(*http.ServeMux){
+		c.apiRoutes,  // api.go
+		c.pageRoutes, // pages.go
+		c.authRoutes, // auth.go
+		c.vulnRoutes, // vuln.go
+		c.scannerRoutes,
+		c.alertRoutes,
+		c.enforceRoutes, // enforce.go
+	} {
+		routes(mux)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.server = &http.Server{Handler: c.auth.middleware(mux), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	return c, nil
 }
 
-func (c *Component) serve(f func() any) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		if f == nil {
-			http.Error(w, "not available", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(f()); err != nil {
-			c.deps.Logger.Warn("encode response", "err", err)
-		}
-	}
-}
-
-// devices serves the filtered, sorted, paged device list, as JSON or
-// (format=csv or Accept: text/csv) as CSV.
-func (c *Component) devices(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Get("format") == "csv" || r.Header.Get("Accept") == "text/csv" {
-		if c.deps.DevicesCSV == nil {
-			c.fail(w, http.StatusNotFound, "CSV export not available")
-			return
-		}
-		q.Del("format")
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="vigil-devices.csv"`)
-		if err := c.deps.DevicesCSV(q, w); err != nil {
-			c.fail(w, http.StatusBadRequest, err.Error())
-		}
-		return
-	}
-	if c.deps.Devices == nil {
-		c.fail(w, http.StatusNotFound, "inventory not available")
-		return
-	}
-	page, err := c.deps.Devices(q)
-	if err != nil {
-		c.fail(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	c.json(w, http.StatusOK, page)
-}
-
-func (c *Component) device(w http.ResponseWriter, r *http.Request) {
-	if c.deps.Device == nil {
-		c.fail(w, http.StatusNotFound, "inventory not available")
-		return
-	}
-	d, ok := c.deps.Device(r.PathValue("id"))
-	if !ok {
-		c.fail(w, http.StatusNotFound, fmt.Sprintf("no device %q", r.PathValue("id")))
-		return
-	}
-	c.json(w, http.StatusOK, d)
-}
+// Handler is the server's handler with its access control, for tests and
+// for mounting under another server.
+func (c *Component) Handler() http.Handler { return c.server.Handler }
 
 // fail writes an error as {"error": "..."}.
 func (c *Component) fail(w http.ResponseWriter, code int, msg string) {
@@ -127,6 +143,7 @@ func (c *Component) fail(w http.ResponseWriter, code int, msg string) {
 
 func (c *Component) json(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -141,6 +158,14 @@ func (c *Component) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.cfg.Listen, err)
 	}
+	if c.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.cfg.TLSCert, c.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http.tls_cert/tls_key: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	c.ln = ln
 	c.done = make(chan error, 1)
 	go func() {
@@ -150,7 +175,7 @@ func (c *Component) Start(context.Context) error {
 		}
 		c.done <- err
 	}()
-	c.deps.Logger.Info("http api listening", "addr", ln.Addr().String())
+	c.deps.Logger.Info("http listening", "addr", ln.Addr().String(), "tls", c.cfg.TLSCert != "")
 	return nil
 }
 
@@ -162,11 +187,13 @@ func (c *Component) Addr() string {
 	return c.ln.Addr().String()
 }
 
-// Stop shuts the server down gracefully.
+// Stop shuts the server down gracefully. Live feeds (server-sent events)
+// end with the server's base context.
 func (c *Component) Stop(ctx context.Context) error {
 	if c.done == nil {
 		return nil
 	}
+	c.cancel()
 	if err := c.server.Shutdown(ctx); err != nil {
 		return fmt.Errorf("shutdown http: %w", err)
 	}

@@ -2,78 +2,196 @@ package web
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vigil-health/vigil/inventory"
 )
 
-func start(t *testing.T, deps Dependencies) func(path string, header ...string) (int, string) {
+// apiServer serves a synthetic inventory of n devices to a local-mode
+// server (the access control is tested in auth_test.go).
+func apiServer(t *testing.T, n int) (*httptest.Server, *modelInventory) {
 	t.Helper()
-	c, err := New(Configuration{Listen: "127.0.0.1:0"}, deps)
+	inv := &modelInventory{m: syntheticInventory(t, n)}
+	c, err := New(Configuration{Listen: "127.0.0.1:0"}, Dependencies{Inventory: inv,
+		Health: func(context.Context) HealthReport {
+			return HealthReport{Checks: []HealthCheck{{Component: "sensor", Name: "capture drops", State: HealthWarning, Detail: "12 packets dropped by the kernel"}}}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(context.Background()); err != nil {
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	return srv, inv
+}
+
+func get(t *testing.T, url string, header ...string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Stop(context.Background()) })
-	return func(path string, header ...string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+c.Addr()+path, nil)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestDevicesAPI(t *testing.T) {
+	srv, inv := apiServer(t, 200)
+	code, body, _ := get(t, srv.URL+"/api/v1/devices?category=infusion_pump&sort=-bytes&limit=5")
+	var page inventory.Page
+	if code != 200 || json.Unmarshal([]byte(body), &page) != nil {
+		t.Fatalf("devices: %d %s", code, body)
+	}
+	if page.Total != 40 || len(page.Devices) != 5 {
+		t.Errorf("infusion pumps: total %d, page %d; want 40 and 5", page.Total, len(page.Devices))
+	}
+	for i, d := range page.Devices {
+		if d.Classification.Category != "infusion_pump" || d.Classification.Criticality != "life_sustaining" {
+			t.Errorf("device %d: %s %s", i, d.Classification.Category, d.Classification.Criticality)
 		}
+		if i > 0 && d.Traffic.BytesSent > page.Devices[i-1].Traffic.BytesSent {
+			t.Errorf("not sorted by bytes, descending, at %d", i)
+		}
+	}
+	for _, tc := range []struct{ query, want string }{
+		{"vlan=x", `vlan=\"x\": want a number from 0 to 4095`},
+		{"medical=maybe", `medical=\"maybe\": want true or false`},
+		{"sort=colour", `sort=\"colour\": want one of id, key`},
+		{"limit=-1", `limit=\"-1\": want a non-negative number`},
+		{"categroy=pacs", `unknown parameter \"categroy\"`},
+		{"format=xml", `format=\"xml\": want json or csv`},
+	} {
+		code, body, hdr := get(t, srv.URL+"/api/v1/devices?"+tc.query)
+		if code != 400 || !strings.Contains(body, tc.want) || hdr.Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %s", tc.query, code, body)
+		}
+	}
+	code, body, hdr := get(t, srv.URL+"/api/v1/devices?department=ICU&format=csv")
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if code != 200 || err != nil || hdr.Get("Content-Type") != "text/csv; charset=utf-8" || len(rows) != 26 || rows[0][0] != "id" {
+		t.Errorf("csv: %d %v %d rows", code, err, len(rows))
+	}
+	if code, body, _ := get(t, srv.URL+"/api/v1/devices?department=ICU", "Accept", "text/csv"); code != 200 || !strings.HasPrefix(body, "id,mac,") {
+		t.Errorf("csv by Accept: %d", code)
+	}
+	id := inv.Devices()[0].ID
+	if code, body, _ := get(t, srv.URL+"/api/v1/devices/"+id); code != 200 || !strings.Contains(body, `"id": "`+id+`"`) || !strings.Contains(body, `"evidence": "DHCPREQUEST option 12"`) {
+		t.Errorf("device: %d %.200s", code, body)
+	}
+	if code, body, _ := get(t, srv.URL+"/api/v1/devices/dev-nope"); code != 404 || !strings.Contains(body, `no device \"dev-nope\"`) {
+		t.Errorf("unknown device: %d %s", code, body)
+	}
+	for _, path := range []string{"/peers?from=yesterday", "/traffic?step=90s", "/traffic?from=2026-01-06T00:00:00Z&to=2026-01-05T00:00:00Z", "/peers?limit=0", "/peers?colour=red"} {
+		if code, body, _ := get(t, srv.URL+"/api/v1/devices/"+id+path); code != 400 {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+	if code, body, _ := get(t, srv.URL+"/api/v1/devices/"+id+"/peers"); code != 503 || !strings.Contains(body, "configure store.addresses") {
+		t.Errorf("peers without history: %d %s", code, body)
+	}
+	if code, body, _ := get(t, srv.URL+"/api/v1/nothing"); code != 404 || !strings.Contains(body, "no API route GET /api/v1/nothing") {
+		t.Errorf("unknown route: %d %s", code, body)
+	}
+	code, body, _ = get(t, srv.URL+"/api/v1/overview")
+	var o Overview
+	if code != 200 || json.Unmarshal([]byte(body), &o) != nil || o.Devices != 200 || o.ByDepartment["ICU"]["life_sustaining"] != 5 || o.Health != HealthWarning {
+		t.Errorf("overview: %d %+v", code, o)
+	}
+	if code, body, _ := get(t, srv.URL+"/api/v1/health"); code != 200 || !strings.Contains(body, `"state": "warning"`) {
+		t.Errorf("health: %d %s", code, body)
+	}
+}
+
+func TestPagesRender(t *testing.T) {
+	srv, inv := apiServer(t, 300)
+	for _, tc := range []struct {
+		path   string
+		code   int
+		wanted []string
+	}{
+		{"/", 200, []string{"300 devices", "Devices by clinical criticality", "ICU", "Life-sustaining", "12 packets dropped"}},
+		{"/devices?department=Radiology&sort=hostname", 200, []string{"Devices 1–38 of <strong>38</strong>", "Export CSV", "/api/v1/devices?department=Radiology"}},
+		{"/devices?limit=10&offset=10", 200, []string{"Devices 11–20 of <strong>300</strong>", "rel=\"prev\"", "rel=\"next\""}},
+		{"/devices?vlan=x", 400, []string{"vlan=&#34;x&#34;: want a number"}},
+		{"/devices/" + inv.Devices()[0].ID, 200, []string{"Attributes and evidence", "DHCPREQUEST option 12", "Peers and traffic need history"}},
+		{"/devices/dev-nope", 404, []string{"No device"}},
+		{"/health", 200, []string{"capture drops", "warning"}},
+		{"/alerts", 200, []string{"Alerts are not available"}},
+		{"/enforcement", 200, []string{"Enforcement is not available"}},
+		{"/policies", 200, []string{"policy engine is not available"}},
+		{"/ui/app.css", 200, []string{"--life"}},
+	} {
+		code, body, hdr := get(t, srv.URL+tc.path)
+		if code != tc.code {
+			t.Errorf("%s: %d, want %d: %.300s", tc.path, code, tc.code, body)
+		}
+		for _, w := range tc.wanted {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: no %q", tc.path, w)
+			}
+		}
+		if !strings.HasPrefix(tc.path, "/ui/") && !strings.Contains(hdr.Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Errorf("%s: no CSP", tc.path)
+		}
+	}
+}
+
+// documentedRoutes are the routes of this package's own files; each must
+// be in the OpenAPI description and answer (not the unknown-route 404).
+var documentedRoutes = []string{
+	"GET /api/v1/devices", "GET /api/v1/devices/{id}", "GET /api/v1/devices/{id}/peers", "GET /api/v1/devices/{id}/traffic",
+	"GET /api/v1/devices/{id}/baseline", "GET /api/v1/baselines", "GET /api/v1/overview", "GET /api/v1/status",
+	"GET /api/v1/health", "GET /api/v1/me", "GET /api/v1/openapi.json", "GET /api/v1/policies",
+	"POST /api/v1/policies/reload", "POST /api/v1/policies/test",
+}
+
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	var spec struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &spec); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if !strings.HasPrefix(spec.OpenAPI, "3.") {
+		t.Errorf("openapi %q", spec.OpenAPI)
+	}
+	srv, inv := apiServer(t, 5)
+	id := inv.Devices()[0].ID
+	for _, r := range documentedRoutes {
+		method, path, _ := strings.Cut(r, " ")
+		if _, ok := spec.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("%s is not in openapi.json", r)
+		}
+		req, _ := http.NewRequest(method, srv.URL+strings.ReplaceAll(path, "{id}", id), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		resp.Body.Close()
+		if strings.Contains(string(b), "no API route") {
+			t.Errorf("%s is documented but not served", r)
+		}
 	}
-}
-
-func TestServesProjections(t *testing.T) {
-	get := start(t, Dependencies{
-		Devices: func(q url.Values) (any, error) {
-			if q.Get("vlan") == "x" {
-				return nil, errors.New(`vlan="x": want a number`)
-			}
-			return []map[string]string{{"mac": "00:12:21:4e:0a:12", "q": q.Get("category")}}, nil
-		},
-		DevicesCSV: func(q url.Values, w io.Writer) error {
-			_, err := io.WriteString(w, "id,mac\ndev-1,00:12:21:4e:0a:12\n")
-			return err
-		},
-		Device: func(id string) (any, bool) { return map[string]string{"id": id}, id == "dev-1" },
-	})
-	code, body := get("/api/v1/devices?category=infusion_pump")
-	var devs []map[string]string
-	if code != 200 || json.Unmarshal([]byte(body), &devs) != nil || devs[0]["mac"] != "00:12:21:4e:0a:12" || devs[0]["q"] != "infusion_pump" {
-		t.Errorf("devices: %d %s", code, body)
-	}
-	if code, body := get("/api/v1/devices?vlan=x"); code != 400 || !strings.Contains(body, `"error": "vlan=\"x\": want a number"`) {
-		t.Errorf("bad filter: %d %s", code, body)
-	}
-	if code, body := get("/api/v1/devices?format=csv"); code != 200 || !strings.HasPrefix(body, "id,mac\n") {
-		t.Errorf("csv: %d %s", code, body)
-	}
-	if code, body := get("/api/v1/devices", "Accept", "text/csv"); code != 200 || !strings.HasPrefix(body, "id,mac\n") {
-		t.Errorf("csv by Accept: %d %s", code, body)
-	}
-	if code, body := get("/api/v1/devices/dev-1"); code != 200 || !strings.Contains(body, `"id": "dev-1"`) {
-		t.Errorf("device: %d %s", code, body)
-	}
-	if code, body := get("/api/v1/devices/dev-2"); code != 404 || !strings.Contains(body, `no device \"dev-2\"`) {
-		t.Errorf("missing device: %d %s", code, body)
-	}
-	if code, _ := get("/api/v1/status"); code != http.StatusNotFound {
-		t.Errorf("status without a source: %d, want 404", code)
-	}
-	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
-		t.Errorf("healthz: %d %q", code, body)
+	// Every route registered anywhere in the package (other files
+	// included) is documented.
+	src := readPackageSources(t)
+	for _, m := range regexp.MustCompile(`HandleFunc\("((?:GET|POST|PUT|DELETE|PATCH) /api/v1/[^"]*)"`).FindAllStringSubmatch(src, -1) {
+		method, path, _ := strings.Cut(m[1], " ")
+		if _, ok := spec.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("route %s is registered but not in openapi.json", m[1])
+		}
 	}
 }
