@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/vigil-health/vigil/alerts"
@@ -69,9 +70,20 @@ type Dependencies struct {
 	// counters.
 	Health func(ctx context.Context) HealthReport
 	Status func() any
+	// Feeds are handlers served as they are, outside the dashboard's
+	// access control, under their own path: the blocklist feeds that
+	// firewalls poll (enforce/edl), which authenticate their pollers
+	// themselves. A feed path may not shadow a dashboard route.
+	Feeds []Feed
 	// Now is the wall clock, for sessions only (time.Now when nil): what
 	// the pages show is in event time.
 	Now func() time.Time
+}
+
+// Feed is one handler mounted outside the access control.
+type Feed struct {
+	Path    string
+	Handler http.Handler
 }
 
 // Component is the HTTP server.
@@ -127,7 +139,20 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.server = &http.Server{Handler: c.auth.middleware(mux), ReadHeaderTimeout: 10 * time.Second,
+	handler := c.auth.middleware(mux)
+	if len(deps.Feeds) > 0 {
+		top := http.NewServeMux()
+		for _, f := range deps.Feeds {
+			probe := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: f.Path}}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" && pattern != "GET /" {
+				return nil, fmt.Errorf("web: feed path %q would shadow the dashboard's route %q", f.Path, pattern)
+			}
+			top.Handle(f.Path, f.Handler)
+		}
+		top.Handle("/", handler)
+		handler = top
+	}
+	c.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	return c, nil
 }

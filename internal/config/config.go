@@ -16,6 +16,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,12 +120,20 @@ func typePaths(t reflect.Type, prefix string) map[string]string {
 	return out
 }
 
+// inlineKey is what yamlKey returns for an embedded struct whose fields
+// YAML reads as the parent's own (`yaml:",inline"`); walkers recurse into
+// it with the parent's path.
+const inlineKey = "\x00inline"
+
 func yamlKey(f reflect.StructField) string {
 	if !f.IsExported() {
 		return ""
 	}
 	tag := f.Tag.Get("yaml")
-	name, _, _ := strings.Cut(tag, ",")
+	name, opts, _ := strings.Cut(tag, ",")
+	if name == "" && f.Anonymous && slices.Contains(strings.Split(opts, ","), "inline") {
+		return inlineKey
+	}
 	if name == "-" {
 		return ""
 	}
@@ -135,6 +144,9 @@ func yamlKey(f reflect.StructField) string {
 }
 
 func join(prefix, key string) string {
+	if key == inlineKey {
+		return prefix
+	}
 	if prefix == "" {
 		return key
 	}
