@@ -6,7 +6,7 @@ PKGS     := ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test test-deps test-go test-race fuzz bench bench-capture lint fmt demo rig clean
+.PHONY: all build test test-deps test-go test-race fuzz bench bench-capture bench-store bench-enforce lint fmt demo rig screenshots clean
 
 all: build
 
@@ -34,7 +34,8 @@ test-go: ## every test, fuzz seeds included
 # The packages with goroutines and shared state run again under the race
 # detector.
 test-race:
-	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./vuln/... ./store/... ./cmd/...
+	$(GO) test -count=1 -race -timeout 20m ./events/... ./capture ./baseline/... ./inventory/... ./policy/... ./vuln/... ./risk/... ./alerts/... ./enforce/... ./scanner/... ./web/... ./store/... ./cmd/...
+	$(GO) test -count=1 -race -short -timeout 10m ./cluster/...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
@@ -46,8 +47,14 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 bench: ## benchmarks, 6 runs each, for benchstat
 	$(GO) test -short -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.txt
 
+bench-store: ## sensor -> JetStream -> ClickHouse: publish, insert and sustained rates, medians (EVENTS, RUNS)
+	GO=$(GO) ./bench/store/bench-store.sh
+
 bench-capture: ## Vigil's sensor against ndpiReader on one core (BENCH_SMALL=1: smoke run, under a minute)
 	GO=$(GO) ./bench/bench-capture.sh
+
+bench-enforce: ## alert to installed nftables rule (median, p99) and reconciliation of 10,000 blocks, in network namespaces (root)
+	$(GO) test -run '^$$' -bench 'AlertToRule' -benchtime 500x -count 1 ./enforce/nft/ && $(GO) test -run '^$$' -bench 'Reconcile10k' -benchtime 10x -count 1 -v ./enforce/nft/
 
 lint: ## formatting and vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
@@ -58,6 +65,9 @@ fmt:
 
 rig: ## record the rig of real peers into rig-out/ (needs root)
 	bash rig/record.sh rig-out
+
+screenshots: build ## PNG screenshots of every dashboard page of a demo run into docs/screenshots (needs chromium)
+	$(GO) run ./web/screenshots -vigil bin/vigil -out docs/screenshots
 
 demo: ## the README's first command
 	$(GO) run ./cmd/vigil demo

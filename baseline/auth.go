@@ -40,23 +40,33 @@ func (m *Model) ObserveAuth(ev events.Event[events.Auth]) []events.Event[events.
 	if a.Result != events.AuthFailure {
 		return nil
 	}
+	dv, ok := m.failedLogin(a.Client, a.Server, a.VLAN, a.Protocol, a.FlowID, ev.Time)
+	if !ok {
+		return nil
+	}
+	return []events.Event[events.Deviation]{events.MustEvent(ev.Time, m.src, dv)}
+}
+
+// failedLogin counts one failed attempt by client on server at event time
+// at and returns the auth_failures deviation it completes, if any.
+func (m *Model) failedLogin(client, server events.Endpoint, vlan uint16, protocol, flowID string, at time.Time) (events.Deviation, bool) {
 	var d *device
-	f := authFailure{at: ev.Time, port: a.Server.Port, protocol: a.Protocol, flowID: a.FlowID}
+	f := authFailure{at: at, port: server.Port, protocol: protocol, flowID: flowID}
 	dir := "outbound"
 	switch {
-	case m.isLocal(a.Client):
-		d = m.authDevice(a.Client, a.VLAN, ev.Time)
-		f.other = a.Server
-	case m.isLocal(a.Server):
-		d = m.authDevice(a.Server, a.VLAN, ev.Time)
-		f.other = events.Endpoint{MAC: a.Client.MAC, IP: a.Client.IP}
+	case m.isLocal(client):
+		d = m.authDevice(client, vlan, at)
+		f.other = server
+	case m.isLocal(server):
+		d = m.authDevice(server, vlan, at)
+		f.other = events.Endpoint{MAC: client.MAC, IP: client.IP}
 		dir = "inbound"
 	default:
 		m.authIgnored++
-		return nil
+		return events.Deviation{}, false
 	}
 	if d == nil {
-		return nil
+		return events.Deviation{}, false
 	}
 	m.authFailures++
 	b := d.auth
@@ -71,7 +81,7 @@ func (m *Model) ObserveAuth(ev events.Event[events.Auth]) []events.Event[events.
 		b.next = (b.next + 1) % len(b.ring)
 	}
 	if len(b.ring) < m.cfg.AuthThreshold {
-		return nil
+		return events.Deviation{}, false
 	}
 	// The ring holds the last AuthThreshold failures; they are a burst
 	// when they all fall within AuthWindow.
@@ -80,21 +90,45 @@ func (m *Model) ObserveAuth(ev events.Event[events.Auth]) []events.Event[events.
 		lo, hi = minTime(lo, x.at), maxTime(hi, x.at)
 	}
 	if hi.Sub(lo) > m.cfg.AuthWindow {
-		return nil
+		return events.Deviation{}, false
 	}
-	if !b.raised.IsZero() && ev.Time.Sub(b.raised) <= m.cfg.AuthWindow {
-		return nil
+	if !b.raised.IsZero() && at.Sub(b.raised) <= m.cfg.AuthWindow {
+		return events.Deviation{}, false
 	}
-	b.raised = ev.Time
-	dv := m.authDeviation(d, b, dir, hi.Sub(lo), ev.Time)
+	b.raised = at
 	m.deviations++
-	return []events.Event[events.Deviation]{events.MustEvent(ev.Time, m.src, dv)}
+	return m.authDeviation(d, b, dir, hi.Sub(lo), at), true
 }
+
+// sshGuess counts an SSH session whose server sent too little to have
+// let the client in as a failed login: SSH encrypts the outcome, and a
+// session that ends after the key exchange and a few authentication
+// round trips is how password guessing looks on the wire (the heuristic
+// of Bro's SSH analyser, authentication_data_size). Sessions without a
+// key exchange (banner grabs) are not logins at all.
+func (m *Model) sshGuess(f events.Flow, at time.Time, emit func(events.Deviation)) {
+	if m.cfg.SSHLoginBytes == 0 || f.AppProto != "ssh" || f.Phase != events.FlowEnd {
+		return
+	}
+	if f.OrigPayload < sshKexBytes || f.RespPayload < sshKexBytes || f.RespPayload >= m.cfg.SSHLoginBytes {
+		return
+	}
+	m.sshGuesses++
+	if dv, ok := m.failedLogin(f.Orig, f.Resp, f.VLAN, "ssh", f.FlowID, at); ok {
+		m.deviations-- // emit counts it
+		emit(dv)
+	}
+}
+
+// sshKexBytes is the least payload each side sends in an SSH key exchange
+// (version line, KEXINIT and the key exchange messages).
+const sshKexBytes = 1000
 
 func (m *Model) authDevice(ep events.Endpoint, vlan uint16, at time.Time) *device {
 	d := m.device(events.DeviceKey(ep.MAC, ep.IP, vlan), ep.MAC, vlan, at)
 	if d != nil {
 		d.addIP(ep.IP)
+		m.regroup(d)
 	}
 	return d
 }

@@ -31,6 +31,13 @@ type Dependencies struct {
 	// category, medical flag and criticality; nil leaves them empty.
 	Classifier Classifier
 	Vendors    func(mac string) (string, bool)
+	// Checkpoints stores the model so that a restart resumes from the
+	// event after the checkpoint instead of the whole stream; nil keeps
+	// the model in memory only (it is then rebuilt from the stream).
+	Checkpoints events.Checkpointer
+	// CheckpointEvery is the wall-clock interval between checkpoints
+	// (default 5 minutes); one is also written on Stop.
+	CheckpointEvery time.Duration
 }
 
 // Durable is the name of the baseline's JetStream consumer.
@@ -49,6 +56,9 @@ type Component struct {
 	outbox events.Outbox
 
 	worker events.Worker
+
+	seq   uint64    // stream sequence of the last event applied (under mu)
+	saved time.Time // wall time of the last checkpoint (handler only)
 }
 
 // New returns an inert component.
@@ -63,6 +73,9 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	deps.Source.Component = "baseline"
+	if deps.CheckpointEvery <= 0 {
+		deps.CheckpointEvery = 5 * time.Minute
+	}
 	model := NewModel(cfg, deps.Source, deps.Networks)
 	if deps.Classifier != nil {
 		model.SetClassifier(deps.Classifier, deps.Vendors)
@@ -70,18 +83,106 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	return &Component{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "baseline"), model: model}, nil
 }
 
-// Start begins consuming.
+// Start restores the last checkpoint, if any, and consumes from the
+// event after it. The model lives in memory: the consumer is a
+// projection, so a restart without a checkpoint replays the whole stream
+// (deviations raised again carry the same IDs, which JetStream
+// de-duplicates within its window).
 func (c *Component) Start(ctx context.Context) error {
-	c.worker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
+	spec := events.ConsumerSpec{
 		Stream: events.StreamSensor, Durable: Durable,
-		Kinds: []events.Kind{events.KindFlow, events.KindObservation, events.KindAuth},
-	}, c.handle)
+		Kinds:      []events.Kind{events.KindFlow, events.KindObservation, events.KindAuth},
+		Projection: true, StartSeq: 1,
+	}
+	if cp := c.deps.Checkpoints; cp != nil {
+		seq, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.mu.Lock()
+			err := c.model.RestoreState(st)
+			if err == nil {
+				c.seq = seq
+			}
+			c.mu.Unlock()
+			if err != nil {
+				// An unreadable checkpoint is not fatal: the stream holds
+				// the truth, and the model is rebuilt from it.
+				c.logger.Warn("baseline checkpoint ignored; rebuilding from the stream", "err", err)
+			} else {
+				spec.StartSeq = seq + 1
+				c.logger.Info("baseline restored from checkpoint", "seq", seq, "devices", c.Stats().Devices)
+			}
+		}
+	}
+	c.saved = time.Now()
+	c.worker.Start(ctx, c.deps.Bus, spec, c.handle)
 	return nil
 }
 
-// Stop stops consuming and waits for the handler in progress.
+// Stop stops consuming, waits for the handler in progress and writes a
+// final checkpoint.
 func (c *Component) Stop(ctx context.Context) error {
-	return c.worker.Stop(ctx)
+	err := c.worker.Stop(ctx)
+	return errors.Join(err, c.Checkpoint(ctx))
+}
+
+// Checkpoint saves the model with the sequence of the last event it
+// applied.
+func (c *Component) Checkpoint(ctx context.Context) error {
+	if c.deps.Checkpoints == nil {
+		return nil
+	}
+	c.mu.Lock()
+	seq := c.seq
+	st, err := c.model.MarshalState()
+	c.mu.Unlock()
+	if err != nil || seq == 0 {
+		return err
+	}
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, seq, st)
+}
+
+// Learn takes an edge or a service as normal for a device (a person's
+// "learn this"). It applies at once and is kept in the next checkpoint.
+func (c *Component) Learn(ctx context.Context, r LearnRequest) error {
+	c.mu.Lock()
+	err := c.model.Learn(r)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.logger.Info("edge learned on request", "device", r.Device, "peer", r.Peer, "transport", r.Transport,
+		"port", r.Port, "reason", r.Reason)
+	return c.Checkpoint(ctx)
+}
+
+// Confirm ends a device's learning (a person confirms that what it did
+// so far is normal).
+func (c *Component) Confirm(ctx context.Context, device string) error {
+	c.mu.Lock()
+	err := c.model.Confirm(device)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.logger.Info("device learning confirmed", "device", device)
+	return c.Checkpoint(ctx)
+}
+
+// MemoryByGroup reports the memory of the device models per peer group.
+func (c *Component) MemoryByGroup() []GroupMemory {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.model.MemoryByGroup()
+}
+
+// Readiness returns one device's readiness.
+func (c *Component) Readiness(device string) (Readiness, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.model.Readiness(device)
 }
 
 // Stats returns the model's counters.
@@ -117,7 +218,19 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	if err != nil {
 		return err
 	}
-	return c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out))
+	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.seq = d.Seq
+	c.mu.Unlock()
+	if time.Since(c.saved) >= c.deps.CheckpointEvery {
+		c.saved = time.Now()
+		if err := c.Checkpoint(ctx); err != nil {
+			c.logger.Warn("checkpoint failed; the next one will retry", "err", err)
+		}
+	}
+	return nil
 }
 
 // LearningEnd is the end of the global learning window in event time, zero

@@ -79,6 +79,13 @@ func (m *Model) insecure(d *device, ev events.Event[events.Observation], emit fu
 	if value == "" {
 		return
 	}
+	// An SNMPv1/v2c write (SetRequest) is administration in clear text,
+	// a cause of its own next to the reads of the same version: the
+	// dissector names the PDU in the evidence of the flow's first fact.
+	if o.Attribute == attrInsecureProtocol && o.Protocol == "snmp" && strings.Contains(o.Evidence, "SetRequest") &&
+		(value == "snmpv1" || value == "snmpv2c") {
+		value += " write"
+	}
 	var summary string
 	if o.Attribute == attrCleartextCredential {
 		summary = fmt.Sprintf("%s sent or accepted a credential in clear text: %s (%s, %s).", d.label(), value, o.Protocol, o.Evidence)

@@ -54,12 +54,31 @@ type Configuration struct {
 	// AuthThreshold failed attempts by one client within AuthWindow.
 	AuthWindow    time.Duration `yaml:"auth_window"`
 	AuthThreshold int           `yaml:"auth_threshold"`
+	// SSHLoginBytes is the server payload below which an SSH session that
+	// completed its key exchange counts as a failed login in those bursts
+	// (SSH encrypts the outcome); 0 turns the heuristic off.
+	SSHLoginBytes uint64 `yaml:"ssh_login_bytes"`
 	// MaxEdgesPerDevice bounds the memory of one device's model; edges past
 	// it are not learned, and counted. It also bounds the causes remembered
 	// per device so that each deviation is raised once.
 	MaxEdgesPerDevice int `yaml:"max_edges_per_device"`
 	// MaxDevices bounds the number of devices modelled.
 	MaxDevices int `yaml:"max_devices"`
+	// LearningMode says when a device's learning ends: "global" (the
+	// Learning window from the first flow; a device first seen later
+	// learns for Learning from its own first sighting), "device" (every
+	// device learns for Learning from its own first sighting) or
+	// "confirmed" (a device learns until a person confirms it, Confirm).
+	// In every mode a confirmation ends a device's learning at once.
+	LearningMode string `yaml:"learning_mode"`
+	// PeerGroupMin and PeerGroupSupport make devices of one model (or,
+	// without a model, one category) a peer group: once the group has
+	// PeerGroupMin ready devices, an edge that at least PeerGroupSupport
+	// of them learned is normal for every member (learned, not raised),
+	// and a member still learning is judged against the group. 0 turns
+	// peer groups off.
+	PeerGroupMin     int     `yaml:"peer_group_min"`
+	PeerGroupSupport float64 `yaml:"peer_group_support"`
 }
 
 // DefaultConfiguration learns for a day, reports 25 targets in a minute
@@ -78,8 +97,12 @@ func DefaultConfiguration() Configuration {
 		Timezone:            "UTC",
 		AuthWindow:          15 * time.Minute,
 		AuthThreshold:       20,
+		SSHLoginBytes:       4000,
 		MaxEdgesPerDevice:   4096,
 		MaxDevices:          100_000,
+		LearningMode:        LearnGlobal,
+		PeerGroupMin:        3,
+		PeerGroupSupport:    0.5,
 	}
 }
 
@@ -121,6 +144,17 @@ func (c Configuration) Validate() []error {
 	}
 	if c.MaxDevices < 1 {
 		errs = append(errs, fmt.Errorf("max_devices: must be positive, got %d", c.MaxDevices))
+	}
+	switch c.LearningMode {
+	case LearnGlobal, LearnDevice, LearnConfirmed:
+	default:
+		errs = append(errs, fmt.Errorf("learning_mode: want %s, %s or %s, got %q", LearnGlobal, LearnDevice, LearnConfirmed, c.LearningMode))
+	}
+	if c.PeerGroupMin < 0 {
+		errs = append(errs, fmt.Errorf("peer_group_min: must not be negative, got %d", c.PeerGroupMin))
+	}
+	if !(c.PeerGroupSupport > 0 && c.PeerGroupSupport <= 1) {
+		errs = append(errs, fmt.Errorf("peer_group_support: must be in (0, 1], got %v", c.PeerGroupSupport))
 	}
 	return errs
 }
@@ -178,6 +212,14 @@ type device struct {
 	// and criticality for the policies.
 	class      classify.Result
 	classDirty bool
+
+	// confirmedAt is when a person confirmed the device's learning
+	// (Confirm), in the model's event time; zero until then.
+	confirmedAt time.Time
+	// group is the key of the device's peer group in Model.groups;
+	// groupStale is set when a fact it depends on may have changed.
+	group      string
+	groupStale bool
 }
 
 // Classifier classifies a device from its facts (classify.Rules, the
@@ -254,6 +296,18 @@ type Stats struct {
 	// FlowsUntracked counts long flows whose running byte totals were
 	// not remembered (table full): their bytes may be counted twice.
 	FlowsUntracked uint64 `json:"flows_untracked"`
+	// SSHGuesses counts SSH sessions counted as failed logins (see
+	// Configuration.SSHLoginBytes).
+	SSHGuesses uint64 `json:"ssh_guesses"`
+	// GroupAdopted counts edges and services a ready device was not
+	// alerted for because its peer group uses them (learned instead).
+	GroupAdopted uint64 `json:"group_adopted"`
+	// Learned counts edges and services a person added (Learn);
+	// Confirmed devices whose learning a person confirmed.
+	Learned   uint64 `json:"learned"`
+	Confirmed uint64 `json:"confirmed"`
+	// Groups counts peer groups.
+	Groups int `json:"groups"`
 	// MemoryBytes estimates the memory the model holds, MaxDeviceBytes
 	// that of the largest device model.
 	MemoryBytes    int `json:"memory_bytes"`
@@ -279,10 +333,12 @@ type Model struct {
 	open map[string]uint64
 	// serials maps a serial number to the first device that presented it.
 	serials map[string]string
+	// groups indexes devices by peer group (groups.go).
+	groups map[string]*group
 
 	flows, observations, deviations, edgesDropped, devicesDenied  uint64
 	authFailures, authIgnored, causesForgotten, identitiesDropped uint64
-	flowsUntracked                                                uint64
+	flowsUntracked, sshGuesses, groupAdopted, learned, confirmed  uint64
 }
 
 // maxOpenFlows bounds Model.open.
@@ -300,7 +356,7 @@ func NewModel(cfg Configuration, src events.Source, nets *netclass.Networks) *Mo
 		zone = time.UTC
 	}
 	return &Model{cfg: cfg, src: src, nets: nets, zone: zone, devices: map[string]*device{},
-		open: map[string]uint64{}, serials: map[string]string{}}
+		open: map[string]uint64{}, serials: map[string]string{}, groups: map[string]*group{}}
 }
 
 // LearningEnd is the end of the global learning window, zero before the
@@ -317,7 +373,8 @@ func (m *Model) Stats() Stats {
 	s := Stats{Devices: len(m.devices), Flows: m.flows, Observations: m.observations,
 		AuthFailures: m.authFailures, AuthIgnored: m.authIgnored, Deviations: m.deviations,
 		EdgesDropped: m.edgesDropped, DevicesDenied: m.devicesDenied, CausesForgotten: m.causesForgotten,
-		IdentitiesDropped: m.identitiesDropped, FlowsUntracked: m.flowsUntracked}
+		IdentitiesDropped: m.identitiesDropped, FlowsUntracked: m.flowsUntracked, SSHGuesses: m.sshGuesses, GroupAdopted: m.groupAdopted,
+		Learned: m.learned, Confirmed: m.confirmed, Groups: len(m.groups)}
 	s.MemoryBytes = len(m.open)*(mapEntryBytes+32) + len(m.serials)*(mapEntryBytes+48)
 	for _, d := range m.devices {
 		s.Edges += len(d.edges) + len(d.services)
@@ -357,13 +414,14 @@ func (m *Model) ObserveAttribute(ev events.Event[events.Observation]) []events.E
 	}
 	if d.attrs[o.Attribute] != o.Value {
 		d.attrs[o.Attribute] = o.Value
-		d.classDirty = true
+		d.classDirty, d.groupStale = true, true
 	}
 	var out []events.Event[events.Deviation]
 	m.judgeAttribute(d, ev, func(dv events.Deviation) {
 		m.deviations++
 		out = append(out, events.MustEvent(ev.Time, m.src, dv))
 	})
+	m.regroup(d)
 	return out
 }
 
@@ -411,7 +469,11 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 		if orig != nil {
 			m.scanCheck(orig, f, emit)
 		}
+		m.regroup(orig, resp)
 		return out
+	}
+	if orig != nil || resp != nil {
+		m.sshGuess(f, ev.Time, emit)
 	}
 	if orig != nil {
 		m.outbound(orig, resp, f, emit)
@@ -421,6 +483,7 @@ func (m *Model) ObserveFlow(ev events.Event[events.Flow]) []events.Event[events.
 		resp.flows++
 		m.inbound(resp, orig, f, emit)
 	}
+	m.regroup(orig, resp)
 	return out
 }
 
@@ -443,13 +506,22 @@ func (m *Model) local(ep events.Endpoint, vlan uint16, at time.Time, emit func(e
 	if !d.inFlow {
 		d.inFlow = true
 		if end := m.LearningEnd(); !end.IsZero() && !d.firstSeen.Before(end) {
-			m.raise(d, "new_device", events.Deviation{
+			dv := events.Deviation{
 				Type:     events.DeviationNewDevice,
 				Device:   m.snapshot(d),
 				Summary:  fmt.Sprintf("new device %s (%s) appeared after the learning window.", d.label(), ep.IP),
 				Baseline: m.context(d, at),
 				Evidence: []string{flowID},
-			}, emit)
+			}
+			// A device of a known model or category says so: the
+			// policies may treat a new member of a mature group as routine.
+			if g := m.peerSupport(d, at, func(*device) bool { return true }); g.key != "" {
+				g.set(&dv.Baseline)
+				if g.mature(m.cfg.PeerGroupMin) {
+					dv.Summary = strings.TrimSuffix(dv.Summary, ".") + fmt.Sprintf("; %d ready devices of %s are known.", g.members, g.key)
+				}
+			}
+			m.raise(d, "new_device", dv, emit)
 		}
 	}
 	return d
@@ -466,42 +538,62 @@ func (m *Model) device(key, mac string, vlan uint16, at time.Time) *device {
 	d := &device{
 		key: key, mac: strings.ToLower(mac), vlan: vlan, firstSeen: at,
 		attrs: map[string]string{}, peers: map[string]struct{}{}, edges: map[edgeKey]string{},
-		services: map[serviceKey]string{}, reported: map[string]struct{}{},
+		services: map[serviceKey]string{}, reported: map[string]struct{}{}, groupStale: true,
 	}
 	m.devices[key] = d
 	return d
 }
 
 // learnEnd is when the device's learning ends: the global window, or its
-// own window when it appeared after the global one.
+// own window when it appeared after the global one or learns per device,
+// or its confirmation; in confirmed mode, neverEnds until a person
+// confirms it.
 func (m *Model) learnEnd(d *device) time.Time {
-	global := m.LearningEnd()
-	if d.firstSeen.Before(global) {
-		return global
+	var end time.Time
+	switch global := m.LearningEnd(); {
+	case m.cfg.LearningMode == LearnConfirmed:
+		end = neverEnds
+	case m.cfg.LearningMode == LearnGlobal && d.firstSeen.Before(global):
+		end = global
+	default:
+		end = d.firstSeen.Add(m.cfg.Learning)
 	}
-	return d.firstSeen.Add(m.cfg.Learning)
+	if !d.confirmedAt.IsZero() && d.confirmedAt.Before(end) {
+		end = d.confirmedAt
+	}
+	return end
 }
+
+// neverEnds is the end of a learning that waits for a person.
+var neverEnds = time.Date(9999, time.December, 31, 0, 0, 0, 0, time.UTC)
 
 func (m *Model) ready(d *device, at time.Time) bool { return !at.Before(m.learnEnd(d)) }
 
 // learnStart is when the device's learning started: the global window's
 // start (the sensor watched the network from then on, so a device not yet
-// seen was observed idle), or its first sighting after the global window.
+// seen was observed idle), or its first sighting after the global window
+// (or at all, when devices learn on their own).
 func (m *Model) learnStart(d *device) time.Time {
-	if !d.firstSeen.Before(m.LearningEnd()) {
+	if m.cfg.LearningMode != LearnGlobal || !d.firstSeen.Before(m.LearningEnd()) {
 		return d.firstSeen
 	}
 	return m.t0
 }
 
 func (m *Model) context(d *device, at time.Time) events.BaselineContext {
+	end := m.learnEnd(d)
+	if end.Equal(neverEnds) {
+		end = time.Time{} // not known: a person ends it
+	}
 	return events.BaselineContext{
 		Ready:         m.ready(d, at),
 		LearningStart: m.learnStart(d),
-		LearningEnd:   m.learnEnd(d),
+		LearningEnd:   end,
 		Observations:  d.flows,
 		KnownPeers:    len(d.peers),
 		KnownPorts:    len(d.services),
+		LearningMode:  m.cfg.LearningMode,
+		Confirmed:     !d.confirmedAt.IsZero(),
 	}
 }
 
@@ -517,36 +609,66 @@ func (m *Model) peerCategory(p *device) string {
 func (m *Model) outbound(d, peerDev *device, f events.Flow, emit func(events.Deviation)) {
 	peer := f.Resp.IP
 	ek := edgeKey{peer: peer, transport: f.Transport, port: f.Resp.Port}
-	if !m.ready(d, f.Start) {
-		m.learnEdge(d, ek, f.AppProto)
-		return
-	}
 	known, edgeKnown := d.edges[ek]
 	_, peerKnown := d.peers[peer]
+	ready := m.ready(d, f.Start)
+	if !ready {
+		m.learnEdge(d, ek, f.AppProto)
+		if edgeKnown || !m.groupMayJudge(d) {
+			return // learning, and nothing to compare with
+		}
+	}
+	if ready && edgeKnown && (known == "" || f.AppProto == "" || known == f.AppProto) {
+		return
+	}
 	dv := events.Deviation{
-		Device: m.snapshot(d), Direction: "outbound", Peer: &events.Endpoint{MAC: f.Resp.MAC, IP: peer, Port: f.Resp.Port},
-		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto, PeerCategory: m.peerCategory(peerDev),
-		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
+		Direction: "outbound", Peer: &events.Endpoint{MAC: f.Resp.MAC, IP: peer, Port: f.Resp.Port},
+		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto, Evidence: []string{f.FlowID},
 	}
 	addr, _ := netip.ParseAddr(peer)
+	var key string
 	switch {
 	case !peerKnown && m.nets.IsInternet(addr):
 		dv.Type = events.DeviationInternet
 		dv.Summary = fmt.Sprintf("%s talked to internet address %s on %s/%d, never seen while learning.", d.label(), peer, f.Transport, f.Resp.Port)
-		m.raise(d, "internet|"+peer, dv, emit)
+		key = "internet|" + peer
 	case !peerKnown:
 		dv.Type = events.DeviationNewPeer
 		dv.Summary = fmt.Sprintf("%s talked to new peer %s on %s/%d.", d.label(), peer, f.Transport, f.Resp.Port)
-		m.raise(d, "peer|"+peer, dv, emit)
+		key = "peer|" + peer
 	case !edgeKnown:
 		dv.Type = events.DeviationNewPort
 		dv.Summary = fmt.Sprintf("%s used new port %s/%d towards known peer %s.", d.label(), f.Transport, f.Resp.Port, peer)
-		m.raise(d, fmt.Sprintf("edge|%s|%s|%d", peer, f.Transport, f.Resp.Port), dv, emit)
+		key = fmt.Sprintf("edge|%s|%s|%d", peer, f.Transport, f.Resp.Port)
 	case known != "" && f.AppProto != "" && known != f.AppProto:
 		dv.Type = events.DeviationNewProtocol
 		dv.Summary = fmt.Sprintf("%s spoke %s instead of %s to %s on %s/%d.", d.label(), f.AppProto, known, peer, f.Transport, f.Resp.Port)
-		m.raise(d, fmt.Sprintf("proto|%s|%s|%d|%s", peer, f.Transport, f.Resp.Port, f.AppProto), dv, emit)
+		key = fmt.Sprintf("proto|%s|%s|%d|%s", peer, f.Transport, f.Resp.Port, f.AppProto)
+	default:
+		return
 	}
+	g := m.peerSupport(d, f.Start, func(o *device) bool {
+		p, ok := o.edges[ek]
+		return ok && (dv.Type != events.DeviationNewProtocol || p == f.AppProto)
+	})
+	if !m.judged(d, ready, g, dv.Type) {
+		if ready {
+			m.groupAdopted++
+			m.learnEdge(d, ek, f.AppProto)
+			if dv.Type == events.DeviationNewProtocol {
+				d.edges[ek] = f.AppProto
+			}
+		}
+		return
+	}
+	dv.Device, dv.PeerCategory, dv.Baseline = m.snapshot(d), m.peerCategory(peerDev), m.context(d, f.Start)
+	g.set(&dv.Baseline)
+	if !ready {
+		dv.Summary = strings.TrimSuffix(dv.Summary, ".") + fmt.Sprintf(" while learning, unlike its peer group (%d of %d devices of %s).", g.support, g.members, g.key)
+	} else if g.mature(m.cfg.PeerGroupMin) {
+		dv.Summary = strings.TrimSuffix(dv.Summary, ".") + fmt.Sprintf(" (%d of %d other devices of %s did).", g.support, g.members, g.key)
+	}
+	m.raise(d, key, dv, emit)
 }
 
 func (m *Model) inbound(d, peerDev *device, f events.Flow, emit func(events.Deviation)) {
@@ -557,35 +679,45 @@ func (m *Model) inbound(d, peerDev *device, f events.Flow, emit func(events.Devi
 	if f.Transport == "udp" && f.RespPackets == 0 {
 		return // a datagram received is not a service offered
 	}
-	if !m.ready(d, f.Start) {
-		if _, ok := d.services[sk]; !ok {
-			if d.size() >= m.cfg.MaxEdgesPerDevice {
-				m.edgesDropped++
-				d.full = true
-				return
-			}
+	_, known := d.services[sk]
+	ready := m.ready(d, f.Start)
+	if !ready && !known {
+		if d.size() >= m.cfg.MaxEdgesPerDevice {
+			m.edgesDropped++
+			d.full = true
+		} else {
 			d.services[sk] = f.AppProto
-			d.classDirty = true
+			d.classDirty, d.groupStale = true, true
+		}
+	}
+	if known || !ready && !m.groupMayJudge(d) {
+		return
+	}
+	g := m.peerSupport(d, f.Start, func(o *device) bool { _, ok := o.services[sk]; return ok })
+	if !m.judged(d, ready, g, events.DeviationNewPort) {
+		if ready && d.size() < m.cfg.MaxEdgesPerDevice {
+			m.groupAdopted++
+			d.services[sk] = f.AppProto
+			d.classDirty, d.groupStale = true, true
 		}
 		return
 	}
-	if _, ok := d.services[sk]; ok {
-		return
-	}
-	m.raise(d, fmt.Sprintf("service|%s|%d", f.Transport, f.Resp.Port), events.Deviation{
+	dv := events.Deviation{
 		Type: events.DeviationNewPort, Device: m.snapshot(d), Direction: "inbound",
 		Peer:      &events.Endpoint{MAC: f.Orig.MAC, IP: f.Orig.IP},
 		Transport: f.Transport, Port: f.Resp.Port, AppProto: f.AppProto, PeerCategory: m.peerCategory(peerDev),
 		Summary:  fmt.Sprintf("%s answered on new service port %s/%d (client %s).", d.label(), f.Transport, f.Resp.Port, f.Orig.IP),
 		Baseline: m.context(d, f.Start), Evidence: []string{f.FlowID},
-	}, emit)
+	}
+	g.set(&dv.Baseline)
+	m.raise(d, fmt.Sprintf("service|%s|%d", f.Transport, f.Resp.Port), dv, emit)
 }
 
 func (m *Model) learnEdge(d *device, ek edgeKey, proto string) {
 	if _, ok := d.edges[ek]; ok {
 		if d.edges[ek] == "" && proto != "" {
 			d.edges[ek] = proto
-			d.classDirty = true
+			d.classDirty, d.groupStale = true, true
 		}
 		return
 	}
@@ -595,7 +727,7 @@ func (m *Model) learnEdge(d *device, ek edgeKey, proto string) {
 		return
 	}
 	d.edges[ek] = proto
-	d.classDirty = true
+	d.classDirty, d.groupStale = true, true
 	d.peers[ek.peer] = struct{}{}
 }
 
@@ -757,15 +889,7 @@ func established(f events.Flow) bool {
 func (m *Model) Devices() []Readiness {
 	out := make([]Readiness, 0, len(m.devices))
 	for _, d := range m.devices {
-		r := Readiness{Key: d.key, FirstSeen: d.firstSeen, LearningEnd: m.learnEnd(d),
-			Flows: d.flows, Peers: len(d.peers), Edges: len(d.edges), Services: len(d.services), Saturated: d.full,
-			VolumeHours: d.vol.samples, HourlyP95Bytes: d.vol.p95, MemoryBytes: d.memory()}
-		for h := range 24 {
-			if d.activeHours&(1<<h) != 0 {
-				r.ActiveHours = append(r.ActiveHours, h)
-			}
-		}
-		out = append(out, r)
+		out = append(out, m.readiness(d))
 	}
 	slices.SortFunc(out, func(a, b Readiness) int { return cmp.Compare(a.Key, b.Key) })
 	return out
@@ -773,14 +897,27 @@ func (m *Model) Devices() []Readiness {
 
 // Readiness says how far a device's learning went.
 type Readiness struct {
-	Key         string    `json:"key"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LearningEnd time.Time `json:"learning_end"`
-	Flows       uint64    `json:"flows"`
-	Peers       int       `json:"peers"`
-	Edges       int       `json:"edges"`
-	Services    int       `json:"services"`
-	Saturated   bool      `json:"saturated,omitempty"`
+	Key       string    `json:"key"`
+	FirstSeen time.Time `json:"first_seen"`
+	// LearningEnd is when learning ends or ended (zero while a device of
+	// the "confirmed" mode waits for a person); Ready whether it has at
+	// the newest event time; ObservedS the seconds of traffic time the
+	// device was watched while learning; Mode the learning mode;
+	// Confirmed and ConfirmedAt a person's confirmation.
+	LearningEnd time.Time `json:"learning_end,omitzero"`
+	Ready       bool      `json:"ready"`
+	ObservedS   int64     `json:"observed_s"`
+	Mode        string    `json:"mode"`
+	Confirmed   bool      `json:"confirmed,omitempty"`
+	ConfirmedAt time.Time `json:"confirmed_at,omitzero"`
+	// PeerGroup is the device's peer group ("" for none).
+	PeerGroup string `json:"peer_group,omitempty"`
+	// Flows is the number of observations: flows the device took part in.
+	Flows     uint64 `json:"flows"`
+	Peers     int    `json:"peers"`
+	Edges     int    `json:"edges"`
+	Services  int    `json:"services"`
+	Saturated bool   `json:"saturated,omitempty"`
 	// VolumeHours and HourlyP95Bytes are the learned volume profile (zero
 	// until learning ends); ActiveHours the hours of the day in which the
 	// device originated traffic while learning.

@@ -281,6 +281,19 @@ type BaselineContext struct {
 	// zone) in which the device originated traffic while learning
 	// (off_hours).
 	ActiveHours []int `json:"active_hours,omitempty"`
+	// LearningMode is how the device learns: "global" (the window from
+	// the first flow), "device" (a window from its own first sighting)
+	// or "confirmed" (until a person confirms it); Confirmed is true
+	// once a person did.
+	LearningMode string `json:"learning_mode,omitempty"`
+	Confirmed    bool   `json:"confirmed,omitempty"`
+	// PeerGroup names the device's peer group ("model:<vendor>/<model>"
+	// or "category:<category>"), GroupMembers the other ready devices in
+	// it and GroupSupport how many of them learned the same edge or
+	// service (for edge deviations).
+	PeerGroup    string `json:"peer_group,omitempty"`
+	GroupMembers int    `json:"group_members,omitempty"`
+	GroupSupport int    `json:"group_support,omitempty"`
 }
 
 // Deviation is a departure from what a device normally does.
@@ -439,6 +452,9 @@ type Enforcement struct {
 	Reason     string `json:"reason"`
 	AlertID    string `json:"alert_id,omitempty"`
 	DecisionID string `json:"decision_id,omitempty"`
+	// Actor is the person who approved or revoked the block, absent for
+	// the engine's own steps.
+	Actor string `json:"actor,omitempty"`
 }
 
 // Kind implements Body.

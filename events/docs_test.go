@@ -50,6 +50,7 @@ var strictIDs = map[Kind]func(*testing.T, []byte) string{
 	KindFlow: strictID[Flow], KindObservation: strictID[Observation], KindAuth: strictID[Auth],
 	KindHealth: strictID[Health], KindDeviation: strictID[Deviation], KindDeviceChange: strictID[DeviceChange],
 	KindDecision: strictID[Decision], KindAlert: strictID[Alert], KindEnforcement: strictID[Enforcement],
+	KindVulnerability: strictID[Vulnerability], KindRisk: strictID[Risk],
 }
 
 func strictID[B Body](t *testing.T, payload []byte) string {

@@ -29,6 +29,10 @@ const (
 	KindDecision     Kind = "decision"
 	KindEnforcement  Kind = "enforcement"
 	KindDeviceChange Kind = "device_change"
+	// KindVulnerability and KindRisk are published by the vulnerability
+	// matcher and the risk engine (bodies_vuln.go).
+	KindVulnerability Kind = "vulnerability"
+	KindRisk          Kind = "risk"
 )
 
 // Kinds lists every v1 kind in a stable order.
@@ -37,6 +41,8 @@ var Kinds = []Kind{
 	KindDeviation, KindDeviceChange,
 	KindDecision, KindAlert,
 	KindEnforcement,
+	KindVulnerability, KindRisk,
+	KindAlertState,
 }
 
 // Body is implemented by every typed event body.

@@ -63,8 +63,8 @@ func (s StreamSpec) Subjects() []string {
 func Streams(r RetentionConfiguration) []StreamSpec {
 	return []StreamSpec{
 		{Name: StreamSensor, Kinds: []Kind{KindFlow, KindObservation, KindAuth, KindHealth}, Limits: r.Sensor},
-		{Name: StreamAnalytics, Kinds: []Kind{KindDeviation, KindDeviceChange}, Limits: r.Analytics},
-		{Name: StreamAlerts, Kinds: []Kind{KindDecision, KindAlert}, Limits: r.Alerts},
+		{Name: StreamAnalytics, Kinds: []Kind{KindDeviation, KindDeviceChange, KindVulnerability, KindRisk}, Limits: r.Analytics},
+		{Name: StreamAlerts, Kinds: []Kind{KindDecision, KindAlert, KindAlertState}, Limits: r.Alerts},
 		{Name: StreamEnforce, Kinds: []Kind{KindEnforcement}, Limits: r.Enforce},
 	}
 }

@@ -51,6 +51,9 @@ type Stats struct {
 	ReloadErrors uint64
 	// Revision is the policy revision in use.
 	Revision string
+	// EdgeEvaluations counts edges decided; Edges the edge cache.
+	EdgeEvaluations uint64
+	Edges           EdgeStats
 }
 
 // Component consumes deviations, evaluates them and publishes a decision
@@ -67,6 +70,13 @@ type Component struct {
 
 	outbox events.Outbox
 	worker events.Worker
+
+	// edgeOutbox and edgeWorker consume flows for the edge policies;
+	// edgesOn is set when that consumer runs.
+	edgeOutbox events.Outbox
+	edgeWorker events.Worker
+	edgesOn    atomic.Bool
+	edgeEvals  atomic.Uint64
 
 	// stopWatch ends the reload watcher; watching waits for it.
 	stopWatch context.CancelFunc
@@ -103,6 +113,12 @@ func (c *Component) Start(ctx context.Context) error {
 		Durable: c.cfg.Durable,
 		Kinds:   []events.Kind{events.KindDeviation},
 	}, c.handle)
+	if c.cfg.Edges && eng.HasEdgePolicies() {
+		c.edgesOn.Store(true)
+		c.edgeWorker.Start(ctx, c.deps.Bus, events.ConsumerSpec{
+			Stream: events.StreamSensor, Durable: EdgeDurable, Kinds: []events.Kind{events.KindFlow},
+		}, c.handleEdge)
+	}
 	if c.cfg.ReloadInterval > 0 {
 		ctx, c.stopWatch = context.WithCancel(context.WithoutCancel(ctx))
 		c.watching.Go(func() { c.watch(ctx) })
@@ -117,8 +133,15 @@ func (c *Component) Stop(ctx context.Context) error {
 		c.stopWatch()
 		defer c.watching.Wait()
 	}
-	return c.worker.Stop(ctx)
+	err := c.worker.Stop(ctx)
+	if c.edgesOn.Load() {
+		err = errors.Join(err, c.edgeWorker.Stop(ctx))
+	}
+	return err
 }
+
+// EdgesRunning reports whether the edge consumer (EdgeDurable) runs.
+func (c *Component) EdgesRunning() bool { return c.edgesOn.Load() }
 
 // Engine returns the engine in use, nil before Start.
 func (c *Component) Engine() *Engine { return c.engine.Load() }
@@ -138,6 +161,9 @@ func (c *Component) Reload(ctx context.Context) error {
 	if after := eng.Revision(); after != before {
 		c.reloads.Add(1)
 		c.logger.Info("policies reloaded", "revision", after, "previous", before)
+		if c.cfg.Edges && eng.HasEdgePolicies() && !c.edgesOn.Load() {
+			c.logger.Warn("the new policies define edge rules, but the edge consumer starts only with policies that have them: restart to evaluate edges")
+		}
 	}
 	return nil
 }
@@ -171,8 +197,10 @@ func (c *Component) Stats() Stats {
 		Reloads:        c.reloads.Load(),
 		ReloadErrors:   c.reloadErrors.Load(),
 	}
+	s.EdgeEvaluations = c.edgeEvals.Load()
 	if eng := c.engine.Load(); eng != nil {
 		s.Revision = eng.Revision()
+		s.Edges = eng.EdgeStats()
 	}
 	return s
 }
@@ -209,6 +237,39 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	}
 	out := append([]events.Message{dec}, events.Messages(alerts)...)
 	return c.countPublish(c.outbox.Publish(ctx, c.deps.Bus, d.Seq, out))
+}
+
+// handleEdge decides the edge of one flow, once per edge and policy
+// revision (Engine.EvaluateEdge), and publishes the decision and alerts;
+// a flow on an edge already decided costs a decode and a lookup.
+func (c *Component) handleEdge(ctx context.Context, d events.Delivery) error {
+	if c.edgeOutbox.Pending(d.Seq) {
+		return c.countPublish(c.edgeOutbox.Flush(ctx, c.deps.Bus, d.Seq))
+	}
+	if d.Header.Kind != events.KindFlow {
+		return nil
+	}
+	ev, err := events.Decode[events.Flow](d.Data)
+	if err != nil {
+		c.poison.Add(1)
+		return fmt.Errorf("%w: seq %d: %w", events.ErrPoison, d.Seq, err)
+	}
+	dec, alerts, err := c.engine.Load().EvaluateEdge(ctx, ev)
+	if errors.Is(err, ErrEdgeCached) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.edgeEvals.Add(1)
+	c.alerts.Add(uint64(len(alerts)))
+	c.enforce.Add(uint64(len(dec.Body.Enforce)))
+	if dec.Body.Error != "" {
+		c.decisionErrors.Add(1)
+		c.logger.Warn("edge policy decision recorded an error", "decision", dec.ID, "flow", ev.ID, "err", dec.Body.Error)
+	}
+	out := append([]events.Message{dec}, events.Messages(alerts)...)
+	return c.countPublish(c.edgeOutbox.Publish(ctx, c.deps.Bus, d.Seq, out))
 }
 
 // countPublish counts a failed publish and returns err.

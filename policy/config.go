@@ -35,7 +35,15 @@ type Configuration struct {
 	// Stream and Durable name the consumer of deviations.
 	Stream  string `yaml:"stream"`
 	Durable string `yaml:"durable"`
+	// Edges evaluates the edge policies (package vigil.edge) over the
+	// sensor's flows, once per edge and policy revision. The flow
+	// consumer (EdgeDurable) runs only when the policies loaded at start
+	// define edge rules.
+	Edges bool `yaml:"edges"`
 }
+
+// EdgeDurable is the name of the consumer of flows for edge policies.
+const EdgeDurable = "policy-edges"
 
 // DefaultConfiguration returns the default configuration: the shipped
 // library only, queried at data.vigil.main, consuming deviations from the
@@ -47,6 +55,7 @@ func DefaultConfiguration() Configuration {
 		ReloadInterval: 0,
 		Stream:         events.StreamAnalytics,
 		Durable:        DefaultDurable,
+		Edges:          true,
 	}
 }
 

@@ -39,6 +39,9 @@ type policySet struct {
 	revision string
 	files    []string
 	query    opa.PreparedEvalQuery
+	// edge is the prepared query of EdgeQuery, nil when no policy
+	// defines edge alerts (edge.go).
+	edge *opa.PreparedEvalQuery
 }
 
 // Engine evaluates deviations against a compiled policy set. Evaluate is
@@ -53,6 +56,8 @@ type Engine struct {
 
 	reloading sync.Mutex // serialises Reload
 	current   atomic.Pointer[policySet]
+
+	edges edgeCache // edges decided under the revision in use (edge.go)
 }
 
 // NewEngine reads, parses and compiles the configured policies. An invalid
@@ -162,7 +167,24 @@ func compile(ctx context.Context, query string, srcs []source, settings []byte, 
 	for i, s := range srcs {
 		files[i] = s.name
 	}
-	return &policySet{revision: rev, files: files, query: pq}, nil
+	set := &policySet{revision: rev, files: files, query: pq}
+	edgeRef, _ := queryRef(EdgeQuery)
+	if len(compiler.GetRules(edgeRef.Append(ast.InternedTerm("alerts")))) > 0 ||
+		len(compiler.GetRules(edgeRef.Append(ast.InternedTerm("enforce")))) > 0 {
+		eq := "alerts = " + EdgeQuery + ".alerts"
+		if len(compiler.GetRules(edgeRef.Append(ast.InternedTerm("enforce")))) > 0 {
+			eq += "; enforce = " + EdgeQuery + ".enforce"
+		}
+		if len(compiler.GetRules(edgeRef.Append(ast.InternedTerm("alerts")))) == 0 {
+			eq = "enforce = " + EdgeQuery + ".enforce"
+		}
+		epq, err := opa.New(opa.Compiler(compiler), opa.Store(store), opa.Query(eq)).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("prepare edge policy query: %w", err)
+		}
+		set.edge = &epq
+	}
+	return set, nil
 }
 
 // Evaluate runs the policies over one deviation. The input document is the
@@ -204,52 +226,11 @@ func (e *Engine) Evaluate(ctx context.Context, ev events.Event[events.Deviation]
 		Device:    ev.Body.Device.Key,
 	}
 
-	var (
-		rawAlerts, rawEnforce []any
-		problems              []string
-	)
-	input, err := inputValue(payload)
+	alerts, enforce, problems, err := e.decide(ctx, set.query, e.cfg.Query, payload)
 	if err != nil {
-		problems = append(problems, err.Error())
-	} else {
-		var builtinErrs []topdown.Error
-		rs, err := set.query.Eval(ctx, opa.EvalParsedInput(input), opa.EvalBuiltinErrorList(&builtinErrs))
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return events.Event[events.Decision]{}, nil, fmt.Errorf("evaluate: %w", ctx.Err())
-		case err != nil:
-			problems = append(problems, "evaluation failed: "+err.Error())
-		case len(rs) == 0:
-			problems = append(problems, fmt.Sprintf("evaluation failed: %s.alerts is undefined", e.cfg.Query))
-		default:
-			var p []string
-			rawAlerts, p = collection(rs[0].Bindings, "alerts", e.cfg.Query)
-			problems = append(problems, p...)
-			rawEnforce, p = collection(rs[0].Bindings, "enforce", e.cfg.Query)
-			problems = append(problems, p...)
-		}
-		for _, be := range builtinErrs {
-			problems = append(problems, "builtin error: "+be.Error())
-		}
+		return events.Event[events.Decision]{}, nil, err
 	}
-
-	alerts := make([]events.Alert, 0, len(rawAlerts))
-	for _, raw := range rawAlerts {
-		a, p := parseAlert(raw)
-		alerts = append(alerts, a)
-		problems = append(problems, p...)
-	}
-	slices.SortFunc(alerts, compareAlerts)
-	for _, raw := range rawEnforce {
-		req, err := parseEnforce(raw)
-		if err != nil {
-			problems = append(problems, err.Error())
-			continue
-		}
-		dec.Enforce = append(dec.Enforce, req)
-	}
-	slices.SortFunc(dec.Enforce, compareEnforce)
-	dec.Enforce = slices.CompactFunc(dec.Enforce, func(a, b events.EnforceRequest) bool { return compareEnforce(a, b) == 0 })
+	dec.Enforce = enforce
 	dec.Alerts = len(alerts)
 	dec.Error = strings.Join(problems, "; ")
 
@@ -274,6 +255,61 @@ func (e *Engine) Evaluate(ctx context.Context, ev events.Event[events.Deviation]
 		out = append(out, alertEv)
 	}
 	return decEv, out, nil
+}
+
+// decide evaluates one prepared query over an encoded input and returns
+// the alerts (repaired, sorted), the valid enforcement requests (sorted,
+// without duplicates) and the problems met. The error is set only when
+// ctx ended: nothing was decided.
+func (e *Engine) decide(ctx context.Context, pq opa.PreparedEvalQuery, query string, payload []byte) ([]events.Alert, []events.EnforceRequest, []string, error) {
+	var (
+		rawAlerts, rawEnforce []any
+		problems              []string
+	)
+	input, err := inputValue(payload)
+	if err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		var builtinErrs []topdown.Error
+		rs, err := pq.Eval(ctx, opa.EvalParsedInput(input), opa.EvalBuiltinErrorList(&builtinErrs))
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, nil, nil, fmt.Errorf("evaluate: %w", ctx.Err())
+		case err != nil:
+			problems = append(problems, "evaluation failed: "+err.Error())
+		case len(rs) == 0:
+			problems = append(problems, fmt.Sprintf("evaluation failed: %s.alerts is undefined", query))
+		default:
+			var p []string
+			rawAlerts, p = collection(rs[0].Bindings, "alerts", query)
+			problems = append(problems, p...)
+			rawEnforce, p = collection(rs[0].Bindings, "enforce", query)
+			problems = append(problems, p...)
+		}
+		for _, be := range builtinErrs {
+			problems = append(problems, "builtin error: "+be.Error())
+		}
+	}
+
+	alerts := make([]events.Alert, 0, len(rawAlerts))
+	for _, raw := range rawAlerts {
+		a, p := parseAlert(raw)
+		alerts = append(alerts, a)
+		problems = append(problems, p...)
+	}
+	slices.SortFunc(alerts, compareAlerts)
+	var enforce []events.EnforceRequest
+	for _, raw := range rawEnforce {
+		req, err := parseEnforce(raw)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		enforce = append(enforce, req)
+	}
+	slices.SortFunc(enforce, compareEnforce)
+	enforce = slices.CompactFunc(enforce, func(a, b events.EnforceRequest) bool { return compareEnforce(a, b) == 0 })
+	return alerts, enforce, problems, nil
 }
 
 // collection reads one result set binding, which must be a set (or an

@@ -23,10 +23,19 @@ PACKAGES=(
 	lldpd snmpd snmp avahi-daemon
 	# SSH, HTTP/TLS
 	openssh-server openssh-client nginx-light openssl curl
+	# the injected scan of rig/detect.sh
+	nmap
 	# not the rig's, but the suite's: the IEEE registries the OUI
 	# registry is generated from (its reproduction test), and the
 	# ClickHouse server the store tests start on free ports
 	ieee-data clickhouse-server clickhouse-client
+	# the dashboard's browser tests and make screenshots (headless Chromium,
+	# with a font for the text)
+	chromium fonts-dejavu-core
+	# the ipset enforcement backend's test applies its script with these
+	ipset iptables
+	# the nftables enforcement tests change and inspect Vigil's table by hand
+	nftables
 )
 
 missing=()

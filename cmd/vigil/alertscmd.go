@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,10 +30,6 @@ type alertsEngine struct {
 	// push alerts to the SOC's systems.
 	outputs *output.Component
 }
-
-// offlineDataDir is the prefix of the temporary data directory of `vigil
-// analyze` (and demo, detect ...), where outputs stay off.
-const offlineDataDir = "vigil-analyze-"
 
 // startAlerts starts the alert service (after the policy engine, whose
 // alerts it folds) and, in a live system, the enabled outputs.
@@ -68,7 +63,7 @@ func startAlerts(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifec
 		return nil, err
 	}
 	e := &alertsEngine{service: svc}
-	if strings.HasPrefix(filepath.Base(cfg.DataDir), offlineDataDir) {
+	if cfg.Offline { // an analysis of a recording: no SOC output
 		return e, nil
 	}
 	out, err := output.New(cfg.Alerts.Outputs, output.Dependencies{Logger: logger, JetStream: bus.JetStream(),
@@ -216,31 +211,20 @@ func (p tailPrinter) update(u alerts.Update, data []byte) error {
 
 // tailServer reads the API's server-sent events.
 func tailServer(ctx context.Context, server string, min events.Severity, p tailPrinter) error {
-	u, err := url.Parse(strings.TrimRight(server, "/") + "/api/v1/alerts/stream")
-	if err != nil {
-		return fmt.Errorf("--server %q: %w", server, err)
-	}
-	u.RawQuery = url.Values{"min_severity": {string(min)}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	if tok := os.Getenv("VIGIL_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	api := newAPIClient(server)
+	resp, err := api.request(ctx, http.MethodGet, "/api/v1/alerts/stream", url.Values{"min_severity": {string(min)}}, nil, "")
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("connect to %s: %w", server, err)
+		return err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s: %s: %s", u.Redacted(), resp.Status, strings.TrimSpace(string(b)))
+		resp.Body.Close()
+		return api.fail(resp.StatusCode, b)
 	}
+	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
 	event := ""

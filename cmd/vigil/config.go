@@ -8,14 +8,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-health/vigil/alerts"
 	"github.com/vigil-health/vigil/baseline"
 	"github.com/vigil-health/vigil/capture"
+	"github.com/vigil-health/vigil/enforce"
+	"github.com/vigil-health/vigil/enforce/backends"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/config"
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/policy"
+	"github.com/vigil-health/vigil/risk"
+	"github.com/vigil-health/vigil/scanner"
 	"github.com/vigil-health/vigil/store"
+	"github.com/vigil-health/vigil/vuln/match"
+	"github.com/vigil-health/vigil/web"
 )
 
 // Config is the whole configuration file. Each section belongs to one
@@ -23,6 +30,11 @@ import (
 type Config struct {
 	// DataDir holds the embedded JetStream store and projection snapshots.
 	DataDir string `yaml:"data_dir"`
+	// Offline is set by the offline analyses (analyze, demo, detect, the
+	// risk and vulnerability reports): a recording replayed in a temporary
+	// directory must never reach the SOC's outputs or a firewall. It is
+	// not a setting.
+	Offline bool `yaml:"-"`
 	// Site names the hospital campus this instance watches.
 	Site      string                  `yaml:"site"`
 	HTTP      HTTPConfiguration       `yaml:"http"`
@@ -34,12 +46,51 @@ type Config struct {
 	Policy    policy.Configuration    `yaml:"policy"`
 	// Store is the ClickHouse history; without addresses, none is kept.
 	Store store.Configuration `yaml:"store"`
+	// Engine names the process, configures its health and /metrics, and
+	// (vigil engine) its share of the partitions.
+	Engine EngineConfiguration `yaml:"engine"`
+	// Vuln configures vulnerability matching, Risk the risk score.
+	Vuln match.Configuration `yaml:"vuln"`
+	Risk risk.Configuration  `yaml:"risk"`
+	// Scanner is the active-scanner integration (docs/scanners.md).
+	Scanner scanner.Configuration `yaml:"scanner"`
+	// Alerts is the SOC alert service and its outputs (docs/alerts.md).
+	Alerts alerts.Configuration `yaml:"alerts"`
+	// Enforce is the enforcement engine: the patient-safety gate and the
+	// enforcement points (docs/enforcement.md).
+	Enforce EnforceConfiguration `yaml:"enforce"`
+}
+
+// EnforceConfiguration is the enforcement engine's settings plus its vendor
+// enforcement points. The points live in enforce/backends, which imports
+// enforce, so the section is assembled here rather than in the engine's
+// own Configuration.
+type EnforceConfiguration struct {
+	enforce.Configuration `yaml:",inline"`
+	// Backends are the vendor enforcement points (docs/enforcement-backends.md);
+	// nftables is configured beside them, under enforce.nftables.
+	Backends backends.Configuration `yaml:"backends"`
+}
+
+// Validate checks both parts; each error names its field.
+func (c EnforceConfiguration) Validate() []error {
+	errs := c.Configuration.Validate()
+	for _, err := range c.Backends.Validate() {
+		errs = append(errs, fmt.Errorf("backends.%w", err))
+	}
+	return errs
 }
 
 // HTTPConfiguration configures the HTTP API.
 type HTTPConfiguration struct {
 	// Listen is the API address; empty disables the server.
 	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey (PEM files) make the dashboard speak HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Auth lists the dashboard's users and API tokens (docs/web.md);
+	// without any, it serves only on a loopback address.
+	Auth web.AuthConfiguration `yaml:"auth"`
 }
 
 // defaultConfig returns the built-in defaults: everything embedded, state
@@ -54,6 +105,12 @@ func defaultConfig() Config {
 		Baseline:  baseline.DefaultConfiguration(),
 		Policy:    policy.DefaultConfiguration(),
 		Store:     store.DefaultConfiguration(),
+		Engine:    DefaultEngineConfiguration(),
+		Vuln:      match.DefaultConfiguration(),
+		Risk:      risk.DefaultConfiguration(),
+		Scanner:   scanner.DefaultConfiguration(),
+		Alerts:    alerts.DefaultConfiguration(),
+		Enforce:   EnforceConfiguration{Configuration: enforce.DefaultConfiguration(), Backends: backends.DefaultConfiguration()},
 	}
 }
 
@@ -145,9 +202,13 @@ VIGIL_BASELINE_LEARNING=48h.`,
 			if err != nil {
 				return err
 			}
-			if cfg.Store.Password != "" {
-				cfg.Store.Password = "(set; not shown)" // a dump is shared in tickets
-			}
+			// A dump is shared in tickets: no secret in it.
+			cfg.Store = cfg.Store.Redacted()
+			cfg.Events.Security = cfg.Events.Security.Redacted()
+			cfg.Events.URL = events.RedactURL(cfg.Events.URL)
+			cfg.Scanner = cfg.Scanner.Redacted()
+			cfg.Alerts = cfg.Alerts.Redacted()
+			cfg.Enforce.Backends = cfg.Enforce.Backends.Redacted()
 			return config.Dump(cmd.OutOrStdout(), cfg)
 		},
 	})

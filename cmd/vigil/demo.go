@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -81,7 +82,7 @@ interrupted. Nothing is sent on any network.`,
 					if err := show(rep); err != nil {
 						return err
 					}
-					return serveUntilDone(cmd.Context(), listen, eng, cmd.ErrOrStderr())
+					return serveUntilDone(cmd.Context(), cfg, listen, eng, cmd.ErrOrStderr())
 				}
 			}
 			rep, err := a.run(cmd.Context(), cfg, logger)
@@ -118,15 +119,17 @@ func printDemo(out io.Writer, scenario *synth.Scenario, rep *report.Report, kept
 }
 
 // serveUntilDone serves the API over the engines until ctx ends.
-func serveUntilDone(ctx context.Context, listen string, eng *engines, status io.Writer) error {
-	api, err := newAPI(listen, nil, eng, nil)
+func serveUntilDone(ctx context.Context, cfg Config, listen string, eng *engines, status io.Writer) error {
+	cfg.HTTP.Listen = listen
+	// Warnings (a server without users) go to the terminal.
+	api, err := newAPI(cfg, slog.New(slog.NewTextHandler(status, &slog.HandlerOptions{Level: slog.LevelWarn})), eng, nil, nil)
 	if err != nil {
 		return err
 	}
 	if err := api.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(status, "vigil: API on http://%s/api/v1/devices; interrupt to stop\n", api.Addr())
+	fmt.Fprintf(status, "vigil: dashboard on http://%s/ (API under /api/v1/); interrupt to stop\n", api.Addr())
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -128,34 +128,9 @@ attributes and their evidence, --csv a spreadsheet.`,
 
 // fetchDevices asks a running vigil for the devices.
 func fetchDevices(cmd *cobra.Command, server string, params url.Values) (inventory.Page, error) {
-	u, err := url.Parse(strings.TrimSuffix(server, "/") + "/api/v1/devices")
-	if err != nil || u.Host == "" {
-		return inventory.Page{}, fmt.Errorf("--server %q: want a URL like http://127.0.0.1:8080", server)
-	}
-	u.RawQuery = params.Encode()
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u.String(), nil)
-	if err != nil {
-		return inventory.Page{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return inventory.Page{}, fmt.Errorf("vigil at %s: %w", server, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return inventory.Page{}, fmt.Errorf("vigil at %s: %w", server, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.Unmarshal(body, &e)
-		return inventory.Page{}, fmt.Errorf("vigil at %s: %s: %s", server, resp.Status, e.Error)
-	}
 	var page inventory.Page
-	if err := json.Unmarshal(body, &page); err != nil {
-		return inventory.Page{}, fmt.Errorf("vigil at %s: unexpected answer: %w", server, err)
-	}
-	return page, nil
+	err := newAPIClient(server).json(cmd.Context(), http.MethodGet, "/api/v1/devices", params, nil, "", &page)
+	return page, err
 }
 
 func writeDeviceTable(w io.Writer, page inventory.Page) error {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-health/vigil/enforce"
+	"github.com/vigil-health/vigil/enforce/backends"
 	"github.com/vigil-health/vigil/enforce/nft"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/web"
@@ -28,78 +28,63 @@ import (
 // offline analysis (analyze, demo) never touches an enforcement point: it
 // runs in dry-run without backends, so its report still shows what the
 // gate would have done.
-func startEnforce(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle, bus *events.Bus, src events.Source) (*enforce.Component, error) {
-	ecfg := cfg.Enforce
-	var backends []enforce.Backend
-	if strings.HasPrefix(filepath.Base(cfg.DataDir), offlineDataDir) {
+func startEnforce(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle, bus *events.Bus, src events.Source) (*enforce.Component, []web.Feed, error) {
+	ecfg := cfg.Enforce.Configuration
+	var points []enforce.Backend
+	var feeds []web.Feed
+	if cfg.Offline { // an analysis of a recording never touches a firewall
 		ecfg.DryRun = true
-	} else if ecfg.NFTables.Enabled {
-		b, err := nft.New(ecfg.NFTables, nil)
-		if err != nil {
-			return nil, fmt.Errorf("enforce.nftables: %w", err)
+	} else {
+		if ecfg.NFTables.Enabled {
+			b, err := nft.New(ecfg.NFTables, nil)
+			if err != nil {
+				return nil, nil, fmt.Errorf("enforce.nftables: %w", err)
+			}
+			points = append(points, b)
 		}
-		backends = append(backends, b)
+		vendor, err := backends.New(cfg.Enforce.Backends, backends.Dependencies{Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("enforce.backends: %w", err)
+		}
+		// Feeds keep state and may listen on their own address: they run
+		// before the engine reconciles into them and stop after it.
+		for _, b := range vendor {
+			if c, ok := b.(backends.Component); ok {
+				if err := lc.start(ctx, "enforce "+b.Name(), c); err != nil {
+					return nil, nil, err
+				}
+			}
+			// Feeds are served on Vigil's own server too (docs/enforcement-backends.md).
+			if m, ok := b.(backends.Mountable); ok {
+				feeds = append(feeds, web.Feed{Path: m.Path(), Handler: m.Handler()})
+			}
+		}
+		points = append(points, vendor...)
 	}
-	c, err := enforce.New(ecfg, enforce.Dependencies{Logger: logger, Bus: bus, Source: src, Backends: backends})
+	c, err := enforce.New(ecfg, enforce.Dependencies{Logger: logger, Bus: bus, Source: src, Backends: points})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := lc.start(ctx, "enforce", c); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, feeds, nil
 }
 
 // enforceClient talks to the enforcement API of a running vigil.
-type enforceClient struct {
-	server string
-	token  string
-}
+type enforceClient struct{ api apiClient }
 
 func (c enforceClient) do(ctx context.Context, method, path string, body, out any) error {
-	u, err := url.Parse(strings.TrimSuffix(c.server, "/") + path)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("--server %q: want a URL like http://127.0.0.1:8080", c.server)
-	}
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, contentType = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("vigil at %s: %w", c.server, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return fmt.Errorf("vigil at %s: %w", c.server, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.Unmarshal(data, &e)
-		if e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return fmt.Errorf("vigil at %s: %s: %s", c.server, resp.Status, e.Error)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("vigil at %s: unexpected answer: %w", c.server, err)
-	}
-	return nil
+	return c.api.json(ctx, method, path, nil, rd, contentType, out)
 }
 
 func newEnforceCommand(g *globalOptions) *cobra.Command {
@@ -122,8 +107,8 @@ equal to the approved blocks and reports drift. See docs/enforcement.md.`,
 	cmd.PersistentFlags().StringVar(&server, "server", "", "URL of the running vigil (default: http.listen of the configuration)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the API's JSON")
 	client := func() (enforceClient, error) {
-		c := enforceClient{server: server, token: os.Getenv("VIGIL_TOKEN")}
-		if c.server != "" {
+		c := enforceClient{api: newAPIClient(server)}
+		if c.api.server != "" {
 			return c, nil
 		}
 		cfg, err := g.loadConfig()
@@ -137,7 +122,7 @@ equal to the approved blocks and reports drift. See docs/enforcement.md.`,
 		if cfg.HTTP.TLSCert != "" {
 			scheme = "https"
 		}
-		c.server = scheme + "://" + cfg.HTTP.Listen
+		c.api.server = scheme + "://" + cfg.HTTP.Listen
 		return c, nil
 	}
 	printJSON := func(cmd *cobra.Command, v any) error {

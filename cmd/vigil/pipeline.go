@@ -9,9 +9,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigil-health/vigil/alerts"
 	"github.com/vigil-health/vigil/baseline"
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/capture/protocols"
+	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/internal/report"
@@ -19,6 +21,7 @@ import (
 	"github.com/vigil-health/vigil/inventory/classify"
 	"github.com/vigil-health/vigil/inventory/oui"
 	"github.com/vigil-health/vigil/policy"
+	"github.com/vigil-health/vigil/web"
 )
 
 // engines are the consumers of the event log: everything downstream of
@@ -28,6 +31,14 @@ type engines struct {
 	inventory *inventory.Component
 	baseline  *baseline.Component
 	policy    *policy.Component
+	vulnRisk  *vulnRisk // vulncmd.go
+	// scanner is the scanner integration (scannercmd.go).
+	scanner *scannerSync
+	alerts  *alertsEngine // alertscmd.go
+	// enforce is the enforcement engine (enforcecmd.go).
+	enforce *enforce.Component
+	// feeds are the enforcement points served over HTTP (blocklist feeds).
+	feeds []web.Feed
 }
 
 // startEngines starts the bus and the engines in dependency order,
@@ -55,7 +66,7 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 		return nil, err
 	}
 	base, err := baseline.New(cfg.Baseline, baseline.Dependencies{Logger: logger, Bus: bus, Source: src, Networks: nets,
-		Classifier: invDeps.Classifier, Vendors: invDeps.Vendors})
+		Classifier: invDeps.Classifier, Vendors: invDeps.Vendors, Checkpoints: bus})
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +79,23 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 			return nil, err
 		}
 	}
-	return &engines{bus: bus, inventory: inv, baseline: base, policy: pol}, nil
+	al, err := startAlerts(ctx, cfg, logger, lc, bus, src)
+	if err != nil {
+		return nil, err
+	}
+	vr, err := startVulnRisk(ctx, cfg, logger, lc, bus, src, nets)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := startScanner(ctx, cfg, logger, lc, bus, src, inv, vr)
+	if err != nil {
+		return nil, err
+	}
+	enf, feeds, err := startEnforce(ctx, cfg, logger, lc, bus, src)
+	if err != nil {
+		return nil, err
+	}
+	return &engines{bus: bus, inventory: inv, baseline: base, policy: pol, vulnRisk: vr, scanner: sc, alerts: al, enforce: enf, feeds: feeds}, nil
 }
 
 // drain waits until every engine has handled everything published so far,
@@ -83,7 +110,12 @@ func (e *engines) drain(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	if e.policy.EdgesRunning() {
+		if err := e.bus.WaitCaughtUp(ctx, events.StreamSensor, policy.EdgeDurable); err != nil {
+			return err
+		}
+	}
+	return e.bus.WaitCaughtUp(ctx, events.StreamAlerts, alerts.Durable) // last: alerts come from both policy consumers
 }
 
 // analysis is one offline run of the whole pipeline over capture files.
@@ -119,6 +151,7 @@ func (a analysis) run(ctx context.Context, cfg Config, logger *slog.Logger) (*re
 	defer os.RemoveAll(tmp)
 
 	cfg.DataDir = tmp // the embedded store goes to tmp/jetstream
+	cfg.Offline = true
 	cfg.Events.URL = ""
 	cfg.Events.Replicas = 1
 	cfg.Events.Embedded.StoreDir, cfg.Events.Embedded.Listen = "", ""

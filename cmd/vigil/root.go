@@ -52,6 +52,15 @@ Start here:
 		newDemoCommand(g),
 		newConfigCommand(g),
 		newPolicyCommand(g),
+		newWebCommand(),
+		newEngineCommand(g),
+		newReplayCommand(g),
+		newDetectCommand(g),
+		newVulnCommand(g),
+		newRiskCommand(g),
+		newScannerCommand(g),
+		newAlertsCommand(g),
+		newEnforceCommand(g),
 	)
 	return root
 }

@@ -3,16 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/url"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/capture/protocols"
-	"github.com/vigil-health/vigil/inventory"
 	"github.com/vigil-health/vigil/store"
 	"github.com/vigil-health/vigil/web"
 )
@@ -83,6 +80,7 @@ stored).`,
 			if err != nil {
 				return err
 			}
+			var writer *store.Writer
 			if cfg.Store.Enabled() {
 				w, err := store.New(cfg.Store, store.Dependencies{Logger: logger, Bus: eng.bus})
 				if err != nil {
@@ -91,6 +89,10 @@ stored).`,
 				if err := lc.start(ctx, "store", w); err != nil {
 					return err
 				}
+				writer = w
+			}
+			if err := startHealth(ctx, cmd.ErrOrStderr(), cfg, logger, lc, eng.bus, writer); err != nil {
+				return err
 			}
 			var sensor *capture.Component
 			if len(cfg.Sensor.Files) > 0 || cfg.Sensor.Interface != "" {
@@ -103,14 +105,14 @@ stored).`,
 				}
 			}
 			if cfg.HTTP.Listen != "" {
-				api, err := newAPI(cfg.HTTP.Listen, logger, eng, sensor)
+				api, err := newAPI(cfg, logger, eng, sensor, writer)
 				if err != nil {
 					return err
 				}
 				if err := lc.start(ctx, "web", api); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "vigil: API on http://%s/api/v1/devices\n", api.Addr())
+				fmt.Fprintf(cmd.ErrOrStderr(), "vigil: dashboard on %s://%s/\n", map[bool]string{true: "https", false: "http"}[cfg.HTTP.TLSCert != ""], api.Addr())
 			}
 			logger.Info("running", "data", cfg.DataDir, "nats", cfg.Events.URL)
 			if sensor != nil {
@@ -136,27 +138,9 @@ stored).`,
 	return cmd
 }
 
-// newAPI builds the HTTP API over the engines' projections.
-func newAPI(listen string, logger *slog.Logger, eng *engines, sensor *capture.Component) (*web.Component, error) {
-	return web.New(web.Configuration{Listen: listen}, web.Dependencies{
-		Logger: logger,
-		Devices: func(v url.Values) (any, error) {
-			q, err := inventory.ParseQuery(v)
-			if err != nil {
-				return nil, err
-			}
-			return q.Select(eng.inventory.Devices()), nil
-		},
-		DevicesCSV: func(v url.Values, w io.Writer) error {
-			q, err := inventory.ParseQuery(v)
-			if err != nil {
-				return err
-			}
-			return inventory.WriteCSV(w, q.Select(eng.inventory.Devices()).Devices)
-		},
-		Device: func(id string) (any, bool) { return eng.inventory.Device(id) },
-		Status: func() any { return status(eng, sensor) },
-	})
+// newAPI builds the dashboard and the API over the engines (webcmd.go).
+func newAPI(cfg Config, logger *slog.Logger, eng *engines, sensor *capture.Component, writer *store.Writer) (*web.Component, error) {
+	return web.New(webConfiguration(cfg), webDependencies(cfg, logger, eng, sensor, writer))
 }
 
 // status gathers every component's counters for the API.

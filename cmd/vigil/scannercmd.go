@@ -592,37 +592,9 @@ func uploadReport(ctx context.Context, server, path string) (*importResult, erro
 
 // apiCall sends one request to a running vigil (token from $VIGIL_TOKEN).
 func apiCall(ctx context.Context, method, server, path string, q url.Values, body io.Reader, contentType string) ([]byte, int, error) {
-	u, err := url.Parse(strings.TrimSuffix(server, "/") + path)
-	if err != nil || u.Host == "" {
-		return nil, 0, fmt.Errorf("--server %q: want a URL like http://127.0.0.1:8080", server)
-	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return nil, 0, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if tok := os.Getenv("VIGIL_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("vigil at %s: %w", server, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, 0, fmt.Errorf("vigil at %s: %w", server, err)
-	}
-	return data, resp.StatusCode, nil
+	return newAPIClient(server).do(ctx, method, path, q, body, contentType)
 }
 
 func apiError(server string, status int, body []byte) error {
-	var e struct{ Error string }
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return fmt.Errorf("vigil at %s: %s (%d)", server, e.Error, status)
-	}
-	return fmt.Errorf("vigil at %s: HTTP %d", server, status)
+	return apiClient{server: server}.fail(status, body)
 }

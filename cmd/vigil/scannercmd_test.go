@@ -224,7 +224,7 @@ func TestScannerAgainstRunningVigil(t *testing.T) {
 			t.Errorf("import of a ward workstation (%s):\n%s", ws.Name, out)
 		}
 		_, errOut, err := vigil(t, "scanner", "import", "--server", srv.URL, filepath.Join(dir, "insightvm", "recorded", "sites-page.json"))
-		if err == nil || !strings.Contains(errOut, "JSON, not XML") || !strings.Contains(errOut, "(400)") {
+		if err == nil || !strings.Contains(errOut, "JSON, not XML") || !strings.Contains(errOut, "(400 ") {
 			t.Errorf("malformed upload: %v\n%s", err, errOut)
 		}
 		if _, _, err := vigil(t, "scanner", "export", "--format", "pdf", "--server", srv.URL); err == nil {

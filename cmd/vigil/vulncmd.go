@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -467,36 +466,5 @@ func writeJSON(out io.Writer, v any) error {
 
 // getJSON asks a running vigil's API.
 func getJSON(ctx context.Context, server, path string, q url.Values, v any) error {
-	u, err := url.Parse(strings.TrimSuffix(server, "/") + path)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("--server %q: want a URL like http://127.0.0.1:8080", server)
-	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	if tok := os.Getenv("VIGIL_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("vigil at %s: %w", server, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return fmt.Errorf("vigil at %s: %w", server, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("vigil at %s: %s (%s)", server, e.Error, resp.Status)
-		}
-		return fmt.Errorf("vigil at %s: %s", server, resp.Status)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("vigil at %s: %s: %w", server, filepath.Base(path), err)
-	}
-	return nil
+	return newAPIClient(server).json(ctx, http.MethodGet, path, q, nil, "", v)
 }

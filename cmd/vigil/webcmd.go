@@ -56,6 +56,7 @@ func webDependencies(cfg Config, logger *slog.Logger, eng *engines, sensor *capt
 	}
 	if eng.enforce != nil {
 		deps.Enforce = eng.enforce
+		deps.Feeds = eng.feeds
 	}
 	if eng.scanner != nil {
 		deps.Scanner = eng.scanner

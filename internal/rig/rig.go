@@ -14,6 +14,10 @@
 // A recording is made once and shared: by every test in a binary, and by
 // every test binary through a cache directory keyed by a hash of the rig's
 // scripts, so that packages tested in parallel record once.
+//
+// DetectionDir gives the detection recording (rig/detect.sh: a normal
+// phase, then injected anomalies, described in detect.json), cached the
+// same way under detect-<key>; bench/detection reads it.
 package rig
 
 import (
@@ -27,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -83,6 +88,114 @@ func Record(t testing.TB) *Recording {
 	return shared
 }
 
+// DetectionDir returns the directory of the rig's detection recording
+// (rig/detect.sh: a normal phase, then injected anomalies; detect.json
+// says which and when), making it if no cached one matches the rig's
+// scripts. It skips and fails as Record does.
+func DetectionDir(t testing.TB) string {
+	t.Helper()
+	detectOnce.Do(func() { detectDir, detectSkip, detectErr = loadDetection() })
+	if detectSkip != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("rig: %s (CI=true: the rig is required; make test-deps installs it)", detectSkip)
+		}
+		t.Skipf("rig: %s: tests on the rig's detection recording are skipped", detectSkip)
+	}
+	if detectErr != nil {
+		t.Fatalf("rig: %v", detectErr)
+	}
+	return detectDir
+}
+
+var (
+	detectOnce sync.Once
+	detectDir  string
+	detectSkip string
+	detectErr  error
+)
+
+// detectPrefix starts the cache directory name of a detection recording.
+const detectPrefix = "detect-"
+
+// loadDetection finds or makes the detection recording, as load does for
+// the main one.
+func loadDetection() (string, string, error) {
+	rigDir, err := findRigDir()
+	if err != nil {
+		return "", err.Error(), nil
+	}
+	key, err := scriptsHash(rigDir)
+	if err != nil {
+		return "", "", fmt.Errorf("hash rig scripts: %w", err)
+	}
+	root, skip := cacheRoot()
+	if skip != "" {
+		return "", skip, nil
+	}
+	unlock, err := lockDir(root)
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
+	dir := filepath.Join(root, detectPrefix+key)
+	if _, err := os.Stat(filepath.Join(dir, "detect.json")); err == nil {
+		return dir, "", nil
+	}
+	if os.Geteuid() != 0 {
+		return "", "recording needs root (network namespaces, bridges, tcpdump)", nil
+	}
+	tmp, err := os.MkdirTemp(root, detectPrefix+key+".tmp-")
+	if err != nil {
+		return "", "", fmt.Errorf("record detection: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(rigDir, "detect.sh"), tmp)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == exitUnsupported:
+		return "", strings.TrimSpace(lastLines(out.String(), 3)), nil
+	case err != nil:
+		return "", "", fmt.Errorf("rig/detect.sh: %w\n%s", err, lastLines(out.String(), 40))
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return "", "", fmt.Errorf("record detection: %w", err)
+	}
+	for _, e := range entries {
+		if name, ok := strings.CutPrefix(e.Name(), detectPrefix); ok && e.IsDir() && isKey(name) {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", "", fmt.Errorf("record detection: %w", err)
+	}
+	return dir, "", nil
+}
+
+// cacheRoot returns the cache directory of recordings, created, or a
+// reason to skip.
+func cacheRoot() (string, string) {
+	root := os.Getenv(EnvDir)
+	if root == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Sprintf("no cache directory (%v): set %s", err, EnvDir)
+		}
+		root = filepath.Join(cache, "vigil-rig")
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Sprintf("cache directory: %v", err)
+	}
+	return root, ""
+}
+
 // load finds or makes the recording. It returns a skip reason or an
 // error, not both.
 func load() (*Recording, string, error) {
@@ -90,7 +203,7 @@ func load() (*Recording, string, error) {
 	if err != nil {
 		return nil, err.Error(), nil
 	}
-	key, err := scriptsHash(rigDir)
+	key, err := scriptsHash(rigDir, detectScript)
 	if err != nil {
 		return nil, "", fmt.Errorf("hash rig scripts: %w", err)
 	}
@@ -217,16 +330,21 @@ func findRigDir() (string, error) {
 	}
 }
 
+// detectScript is the detection recording's script: it has no part in
+// the identity recording, so it is left out of that recording's key.
+const detectScript = "detect.sh"
+
 // scriptsHash hashes the names and contents of the rig's files (not its
-// README): a change to any script makes a new recording.
-func scriptsHash(rigDir string) (string, error) {
+// README, nor the files in skip): a change to any script makes a new
+// recording.
+func scriptsHash(rigDir string, skip ...string) (string, error) {
 	entries, err := os.ReadDir(rigDir)
 	if err != nil {
 		return "", err
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && e.Name() != "README.md" {
+		if e.Type().IsRegular() && e.Name() != "README.md" && !slices.Contains(skip, e.Name()) {
 			names = append(names, e.Name())
 		}
 	}

@@ -313,7 +313,17 @@ func TestScriptsHash(t *testing.T) {
 		t.Error("the README changed the hash")
 	}
 	write("record.sh", "echo two\n")
-	if h, _ := scriptsHash(dir); h == h1 {
+	h2, _ := scriptsHash(dir)
+	if h2 == h1 {
 		t.Error("a script change kept the hash")
+	}
+	// The detection script is part of the detection recording's key
+	// only.
+	write(detectScript, "echo detect\n")
+	if h, _ := scriptsHash(dir, detectScript); h != h2 {
+		t.Error("the detection script changed the identity recording's key")
+	}
+	if h, _ := scriptsHash(dir); h == h2 {
+		t.Error("the detection script did not change the detection recording's key")
 	}
 }

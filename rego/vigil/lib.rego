@@ -184,3 +184,36 @@ bytes_text(n) := sprintf("%v GiB", [round((n * 10) / 1073741824) / 10]) if {
 # mitre(ids) are alert tags for MITRE ATT&CK (for ICS) technique IDs:
 # "mitre:T0886", ...
 mitre(ids) := [sprintf("mitre:%s", [id]) | some id in ids]
+
+# Segments, allowlists and device groups are settings too (see
+# docs/policy.md): settings.segments maps a segment name to addresses or
+# CIDRs, settings.allowlists a list name to addresses or CIDRs, and
+# settings.device_groups a group name to members given as addresses,
+# CIDRs, MACs or "category:<name>".
+
+# segments_of(ip) is the set of segment names whose ranges hold ip.
+segments_of(ip) := {name |
+	some name, entries in setting("segments", {})
+	listed(ip, entries)
+}
+
+# in_segment(ip, name) is true when ip is in segment name.
+in_segment(ip, name) if name in segments_of(ip)
+
+# allowed(list, ip) is true when ip is in allowlist list.
+allowed(list, ip) if listed(ip, object.get(setting("allowlists", {}), list, []))
+
+# in_group(device, name) is true when the device is a member of device
+# group name: by one of its addresses, its MAC, or its category.
+in_group(device, name) if device_listed(device, object.get(setting("device_groups", {}), name, []))
+
+in_group(device, name) if {
+	some m in object.get(setting("device_groups", {}), name, [])
+	lower(m) == lower(object.get(device, "mac", ""))
+}
+
+in_group(device, name) if {
+	some m in object.get(setting("device_groups", {}), name, [])
+	startswith(m, "category:")
+	lower(trim_prefix(m, "category:")) == lower(category(device))
+}

@@ -64,3 +64,32 @@ test_bytes_text if {
 }
 
 test_mitre if lib.mitre(["T0886", "T0859"]) == ["mitre:T0886", "mitre:T0859"]
+
+site_settings := {
+	"segments": {"guest": ["10.99.0.0/16"], "imaging": ["10.30.0.0/24", "10.31.0.5"]},
+	"allowlists": {"vendor_remote": ["198.51.100.0/24"]},
+	"device_groups": {"icu_pumps": ["10.20.0.17", "category:infusion_pump"], "spares": ["00:aa:bb:cc:dd:01"]},
+}
+
+test_segments_of if {
+	lib.segments_of("10.99.3.4") == {"guest"} with data.vigil.settings as site_settings
+	lib.segments_of("10.31.0.5") == {"imaging"} with data.vigil.settings as site_settings
+	lib.segments_of("10.1.1.1") == set() with data.vigil.settings as site_settings
+	lib.segments_of("10.1.1.1") == set()
+	lib.in_segment("10.30.0.9", "imaging") with data.vigil.settings as site_settings
+	not lib.in_segment("10.30.0.9", "guest") with data.vigil.settings as site_settings
+}
+
+test_allowlists if {
+	lib.allowed("vendor_remote", "198.51.100.7") with data.vigil.settings as site_settings
+	not lib.allowed("vendor_remote", "203.0.113.7") with data.vigil.settings as site_settings
+	not lib.allowed("nope", "198.51.100.7") with data.vigil.settings as site_settings
+}
+
+test_device_groups if {
+	lib.in_group({"ips": ["10.20.0.17"]}, "icu_pumps") with data.vigil.settings as site_settings
+	lib.in_group({"ips": ["10.20.0.99"], "category": "infusion_pump"}, "icu_pumps") with data.vigil.settings as site_settings
+	lib.in_group({"mac": "00:AA:BB:CC:DD:01"}, "spares") with data.vigil.settings as site_settings
+	not lib.in_group({"ips": ["10.20.0.99"], "category": "ventilator"}, "icu_pumps") with data.vigil.settings as site_settings
+	not lib.in_group({"ips": ["10.20.0.17"]}, "icu_pumps")
+}

@@ -12,7 +12,7 @@ import data.vigil.lib
 # (as the sensor's dissectors publish them) that mean cleartext
 # administration.
 default_admin := {
-	"telnet", "ftp", "smb1", "snmpv1", "snmpv2c",
+	"telnet", "ftp", "smb1", "snmpv1", "snmpv2c", "snmpv1 write", "snmpv2c write",
 	"telnet login", "ftp login", "http basic", "smb plaintext password",
 	"snmp community", "snmp default community public", "snmp default community private",
 }
@@ -28,6 +28,10 @@ value := lower(object.get(input.body, "value", ""))
 # credential is true when a secret crossed the network in clear text.
 credential if input.body.attribute == "cleartext_credential"
 
+# write is true for an SNMPv1/v2c SetRequest: a device's configuration
+# changed over a protocol anyone on the path can read and forge.
+write if endswith(value, " write")
+
 firing if {
 	lib.deviation("insecure_protocol")
 	value in admin
@@ -36,7 +40,7 @@ firing if {
 # A credential in clear text is high, a cleartext protocol medium; one step
 # up for a medical device. The learning state does not lower it: this is a
 # weakness of the device, not a departure from its habits.
-base_severity := "high" if credential else := "medium"
+base_severity := "high" if credential else := "high" if write else := "medium"
 
 severity := lib.escalate(base_severity) if lib.is_medical(input.body.device) else := base_severity
 
@@ -44,11 +48,14 @@ severity := lib.escalate(base_severity) if lib.is_medical(input.body.device) els
 # the server.
 title := sprintf("%s sent or accepted a cleartext credential (%s)", [lib.device_label(input.body.device), value]) if {
 	credential
+} else := sprintf("%s was written to or wrote over cleartext %s (SetRequest)", [lib.device_label(input.body.device), trim_suffix(value, " write")]) if {
+	write
 } else := sprintf("%s uses cleartext administration protocol %s", [lib.device_label(input.body.device), value])
 
 # Remote services (T0886) over a cleartext protocol; a credential read off
 # the wire gives an attacker valid accounts (T0859).
-techniques := ["T0886", "T0859"] if credential else := ["T0886"]
+# A write changes the device's parameters (T0836, Modify Parameter).
+techniques := ["T0886", "T0859"] if credential else := ["T0886", "T0836"] if write else := ["T0886"]
 
 alerts contains {
 	"rule": "cleartext_administration",

@@ -58,3 +58,23 @@ test_site_list_replaces_default if {
 test_requests_no_block if {
 	count(main.enforce) == 0 with input as fixtures.with_device("insecure_protocol", fixtures.pump, insecure("telnet"))
 }
+
+test_snmp_write_is_high if {
+	a := fixtures.only(main.alerts) with input as fixtures.deviation("insecure_protocol", insecure("snmpv2c write"))
+	a.rule == "cleartext_administration"
+	a.severity == "high"
+	a.title == "ws-radiology-3 was written to or wrote over cleartext snmpv2c (SetRequest)"
+	a.tags == ["cleartext", "mitre:T0886", "mitre:T0836"]
+}
+
+test_snmpv1_write_on_medical_device_is_critical if {
+	a := fixtures.only(main.alerts) with input as fixtures.with_device("insecure_protocol", fixtures.pump, insecure("snmpv1 write"))
+	a.severity == "critical"
+}
+
+test_smb1_and_http_basic_are_administration if {
+	a := fixtures.only(main.alerts) with input as fixtures.deviation("insecure_protocol", insecure("smb1"))
+	a.severity == "medium"
+	b := fixtures.only(main.alerts) with input as fixtures.deviation("insecure_protocol", credential("http basic", "http"))
+	b.severity == "high"
+}
