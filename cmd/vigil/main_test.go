@@ -316,7 +316,7 @@ func TestDemoServesTheAPIUntilInterrupted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
-	addr := regexp.MustCompile(`http://(\S+)/api/v1/devices`)
+	addr := regexp.MustCompile(`dashboard on http://(\S+)/ `)
 	var url string
 	deadline := time.Now().Add(time.Minute)
 	for url == "" && time.Now().Before(deadline) {
