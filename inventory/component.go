@@ -143,6 +143,21 @@ func (c *Component) Devices() []Device {
 	return c.model.Devices()
 }
 
+// Select returns the page of devices that q asks for, copying only that
+// page.
+func (c *Component) Select(q Query) Page {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.model.Select(q)
+}
+
+// Facets returns the categories and departments present.
+func (c *Component) Facets() Facets {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.model.Facets()
+}
+
 // Stats returns the projection's counters.
 func (c *Component) Stats() Stats {
 	c.mu.RLock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,28 +93,55 @@ type Page struct {
 
 // Select applies q to devices (which it may reorder).
 func (q Query) Select(devices []Device) Page {
-	out := devices[:0:0]
-	search := strings.ToLower(q.Search)
+	q.Search = strings.ToLower(q.Search)
+	ptrs := make([]*Device, 0, len(devices))
 	for i := range devices {
-		d := &devices[i]
-		c := d.Classification
-		switch {
-		case q.Category != "" && !strings.EqualFold(c.Category, q.Category),
-			q.Criticality != "" && !strings.EqualFold(string(c.Criticality), q.Criticality),
-			q.Medical != nil && c.Medical != *q.Medical,
-			q.Vendor != "" && !strings.Contains(strings.ToLower(d.Attr("vendor")), strings.ToLower(q.Vendor)),
-			q.Site != "" && !strings.EqualFold(d.Org.Site, q.Site),
-			q.Department != "" && !strings.EqualFold(d.Org.Department, q.Department),
-			q.VLAN != nil && d.VLAN != *q.VLAN,
-			q.Online != nil && d.Online != *q.Online,
-			search != "" && !d.matches(search):
-			continue
+		if q.keeps(&devices[i]) {
+			ptrs = append(ptrs, &devices[i])
 		}
-		out = append(out, *d)
 	}
+	return q.page(ptrs, func(d *Device) Device { return *d })
+}
+
+// Select is q applied to the model's devices. Only the devices of the
+// page are copied: a dashboard list of a 10,000-device hospital filters
+// and sorts pointers and copies fifty devices, not ten thousand.
+func (m *Model) Select(q Query) Page {
+	q.Search = strings.ToLower(q.Search)
+	ptrs := make([]*Device, 0, len(m.devices))
+	for _, d := range m.devices {
+		if q.keeps(d) {
+			ptrs = append(ptrs, d)
+		}
+	}
+	return q.page(ptrs, (*Device).clone)
+}
+
+// keeps reports whether d passes every filter of q (whose Search is
+// already lower case).
+func (q Query) keeps(d *Device) bool {
+	c := d.Classification
+	switch {
+	case q.Category != "" && !strings.EqualFold(c.Category, q.Category),
+		q.Criticality != "" && !strings.EqualFold(string(c.Criticality), q.Criticality),
+		q.Medical != nil && c.Medical != *q.Medical,
+		q.Vendor != "" && !strings.Contains(strings.ToLower(d.Attr("vendor")), strings.ToLower(q.Vendor)),
+		q.Site != "" && !strings.EqualFold(d.Org.Site, q.Site),
+		q.Department != "" && !strings.EqualFold(d.Org.Department, q.Department),
+		q.VLAN != nil && d.VLAN != *q.VLAN,
+		q.Online != nil && d.Online != *q.Online,
+		q.Search != "" && !d.matches(q.Search):
+		return false
+	}
+	return true
+}
+
+// page sorts the kept devices by q.Sort (then by key, so that pages are
+// stable), cuts q's page and copies it out.
+func (q Query) page(ptrs []*Device, copyOut func(*Device) Device) Page {
 	field, desc := strings.TrimPrefix(q.Sort, "-"), strings.HasPrefix(q.Sort, "-")
-	slices.SortStableFunc(out, func(a, b Device) int {
-		r := compareBy(field, &a, &b)
+	slices.SortStableFunc(ptrs, func(a, b *Device) int {
+		r := compareBy(field, a, b)
 		if r == 0 {
 			r = cmp.Compare(a.Key, b.Key)
 		}
@@ -122,15 +150,38 @@ func (q Query) Select(devices []Device) Page {
 		}
 		return r
 	})
-	p := Page{Total: len(out), Offset: q.Offset, Devices: []Device{}}
-	if q.Offset < len(out) {
-		out = out[q.Offset:]
-		if q.Limit > 0 && q.Limit < len(out) {
-			out = out[:q.Limit]
+	p := Page{Total: len(ptrs), Offset: q.Offset, Devices: []Device{}}
+	if q.Offset < len(ptrs) {
+		ptrs = ptrs[q.Offset:]
+		if q.Limit > 0 && q.Limit < len(ptrs) {
+			ptrs = ptrs[:q.Limit]
 		}
-		p.Devices = out
+		p.Devices = make([]Device, len(ptrs))
+		for i, d := range ptrs {
+			p.Devices[i] = copyOut(d)
+		}
 	}
 	return p
+}
+
+// Facets are the values the inventory's filters can take, for the
+// dashboard's filter menus.
+type Facets struct {
+	Categories  []string `json:"categories"`
+	Departments []string `json:"departments"`
+}
+
+// Facets returns the categories ("unknown" for unclassified devices) and
+// departments present, sorted.
+func (m *Model) Facets() Facets {
+	cats, depts := map[string]bool{}, map[string]bool{}
+	for _, d := range m.devices {
+		cats[cmp.Or(d.Classification.Category, "unknown")] = true
+		if d.Org.Department != "" {
+			depts[d.Org.Department] = true
+		}
+	}
+	return Facets{Categories: slices.Sorted(maps.Keys(cats)), Departments: slices.Sorted(maps.Keys(depts))}
 }
 
 func (d *Device) matches(s string) bool {

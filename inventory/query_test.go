@@ -20,6 +20,7 @@ func TestQuery(t *testing.T) {
 		{ID: "dev-3", Key: "c", MAC: "00:09:fb:00:00:03", Online: true, VLAN: 20,
 			Classification: classify.Result{Category: "patient_monitor", Medical: true, Criticality: classify.PatientConnected}},
 	}
+	m := modelOf(devs)
 	for _, c := range []struct {
 		query string
 		want  string
@@ -46,6 +47,24 @@ func TestQuery(t *testing.T) {
 		if got := strings.Join(ids, ","); got != c.want {
 			t.Errorf("%s: %s, want %s", c.query, got, c.want)
 		}
+		// The model's Select, which copies only the page, agrees.
+		page := m.Select(q)
+		ids = ids[:0]
+		for _, d := range page.Devices {
+			ids = append(ids, d.ID)
+		}
+		if got := strings.Join(ids, ","); got != c.want {
+			t.Errorf("Model.Select %s: %s, want %s", c.query, got, c.want)
+		}
+	}
+	// A page is a copy: changing it leaves the model alone.
+	page := m.Select(Query{Search: "PUMP"})
+	page.Devices[0].Attributes[0].Value = "changed"
+	if d, _ := m.Device("dev-1"); d.Attr("hostname") != "PUMP-1" {
+		t.Errorf("a selected page shares memory with the model: %q", d.Attr("hostname"))
+	}
+	if f := m.Facets(); strings.Join(f.Categories, ",") != "infusion_pump,patient_monitor,printer" || len(f.Departments) != 0 {
+		t.Errorf("facets: %+v", f)
 	}
 	for q, want := range map[string]string{
 		"vlan=5000":   "vlan=",
@@ -65,4 +84,16 @@ func TestQuery(t *testing.T) {
 	if !strings.Contains(b.String(), `"'=HYPERLINK(""x"")"`) {
 		t.Errorf("a formula from the network was not neutralised:\n%s", b.String())
 	}
+}
+
+// modelOf is a model holding devs as they are, for the query
+// tests (no events needed to build them).
+func modelOf(devs []Device) *Model {
+	m := &Model{devices: map[string]*Device{}, byID: map[string]string{}}
+	for i := range devs {
+		d := devs[i].clone()
+		m.devices[d.Key] = &d
+		m.byID[d.ID] = d.Key
+	}
+	return m
 }

@@ -28,6 +28,10 @@ import (
 // (inventory.Component).
 type Inventory interface {
 	Devices() []inventory.Device
+	// Select filters, sorts and pages under the inventory's lock, copying
+	// only the page; Facets are the values of the filter menus.
+	Select(inventory.Query) inventory.Page
+	Facets() inventory.Facets
 	Device(id string) (inventory.Device, bool)
 	Stats() inventory.Stats
 }
@@ -149,7 +153,7 @@ func (c *Component) devices(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	page := query.Select(c.deps.Inventory.Devices())
+	page := c.deps.Inventory.Select(query)
 	if csv {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="vigil-devices.csv"`)

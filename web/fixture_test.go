@@ -84,6 +84,18 @@ func (mi *modelInventory) Devices() []inventory.Device {
 	return mi.m.Devices()
 }
 
+func (mi *modelInventory) Select(q inventory.Query) inventory.Page {
+	mi.mu.RLock()
+	defer mi.mu.RUnlock()
+	return mi.m.Select(q)
+}
+
+func (mi *modelInventory) Facets() inventory.Facets {
+	mi.mu.RLock()
+	defer mi.mu.RUnlock()
+	return mi.m.Facets()
+}
+
 func (mi *modelInventory) Device(id string) (inventory.Device, bool) {
 	mi.mu.RLock()
 	defer mi.mu.RUnlock()

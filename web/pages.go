@@ -465,22 +465,8 @@ func (c *Component) devicesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v := devicesView{Query: q, Crits: criticalities, SortLinks: map[string]string{}}
-	all := c.deps.Inventory.Devices()
-	cats, depts := map[string]bool{}, map[string]bool{}
-	for i := range all {
-		cats[cmp.Or(all[i].Classification.Category, "unknown")] = true
-		if all[i].Org.Department != "" {
-			depts[all[i].Org.Department] = true
-		}
-	}
-	for k := range cats {
-		v.Categories = append(v.Categories, k)
-	}
-	for k := range depts {
-		v.Depts = append(v.Depts, k)
-	}
-	slices.Sort(v.Categories)
-	slices.Sort(v.Depts)
+	facets := c.deps.Inventory.Facets()
+	v.Categories, v.Depts = facets.Categories, facets.Departments
 	pq := url.Values{}
 	for k, vals := range q {
 		pq[k] = vals
@@ -497,7 +483,7 @@ func (c *Component) devicesPage(w http.ResponseWriter, r *http.Request) {
 		v.Error = err.Error()
 		status = http.StatusBadRequest
 	} else {
-		v.Page = query.Select(all)
+		v.Page = c.deps.Inventory.Select(query)
 		v.From, v.To = query.Offset+1, query.Offset+len(v.Page.Devices)
 		link := func(offset int) string {
 			l := url.Values{}
