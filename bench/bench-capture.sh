@@ -75,12 +75,25 @@ caplen=$(od -An -tu4 -j 32 -N 4 "$CORPUS" | tr -d ' ')
 ONE=$CACHE/one-packet.pcap
 head -c $((24 + 16 + caplen)) "$CORPUS" >"$ONE"
 
+# CPU time (user + sys) of each run, from GNU time when present: on a
+# shared machine the wall time includes waiting for the core, CPU time
+# does not.
+TIMEF=$CACHE/time.out
+CPUT=()
+if [[ -x /usr/bin/time ]]; then
+	CPUT=(/usr/bin/time -f '%U %S' -o "$TIMEF")
+else
+	say "bench-capture: /usr/bin/time (GNU time) not found: CPU times are not reported"
+fi
+# cputime: user + sys seconds of the last run under CPUT.
+cputime() { if [[ ${#CPUT[@]} -gt 0 ]]; then awk 'END { printf "%.4f", $1 + $2 }' "$TIMEF"; fi; }
+
 # elapsed START: seconds since START ($EPOCHREALTIME).
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f", b - a }'; }
 # field KEY LINE: the value of KEY=value in LINE.
 field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 
-vigil_s=() ndpi_s=() allocs=() bytes=() evs=() vigil_0=() ndpi_0=()
+vigil_s=() ndpi_s=() allocs=() bytes=() evs=() vigil_0=() ndpi_0=() vigil_c=() ndpi_c=()
 for ((i = 1; i <= RUNS; i++)); do
 	t0=$EPOCHREALTIME
 	GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" -file "$ONE" >/dev/null
@@ -91,18 +104,20 @@ for ((i = 1; i <= RUNS; i++)); do
 		ndpi_0+=("$(elapsed "$t0")")
 	fi
 	t0=$EPOCHREALTIME
-	out=$(GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" -file "$CORPUS")
+	out=$(GOMAXPROCS=1 "${CPUT[@]}" "${PIN[@]}" "$BIN/sensorbench" -file "$CORPUS")
 	s=$(elapsed "$t0")
+	vigil_c+=("$(cputime)")
 	[[ $(field packets "$out") == "$PACKETS" ]] || die "sensorbench read $(field packets "$out") packets, the corpus has $PACKETS"
 	vigil_s+=("$s") allocs+=("$(field allocs_per_packet "$out")") bytes+=("$(field bytes_per_packet "$out")")
 	evs+=("$(awk -v e="$(field events "$out")" -v n="$PACKETS" 'BEGIN { printf "%.3f", e / n }')")
-	say "   run $i/$RUNS vigil ${s}s ($out)"
+	say "   run $i/$RUNS vigil ${s}s, cpu ${vigil_c[-1]:-?}s ($out)"
 	if [[ $NDPI == 1 ]]; then
 		t0=$EPOCHREALTIME
-		"${PIN[@]}" ndpiReader -i "$CORPUS" -n 1 -q >/dev/null
+		"${CPUT[@]}" "${PIN[@]}" ndpiReader -i "$CORPUS" -n 1 -q >/dev/null
 		s=$(elapsed "$t0")
 		ndpi_s+=("$s")
-		say "   run $i/$RUNS ndpiReader ${s}s"
+		ndpi_c+=("$(cputime)")
+		say "   run $i/$RUNS ndpiReader ${s}s, cpu ${ndpi_c[-1]:-?}s"
 	fi
 done
 
@@ -173,6 +188,19 @@ if [[ $NDPI == 1 ]]; then
 		"$(awk -v v="$vmed" -v n="$nmed" 'BEGIN { print v / n }')" "$pmed" "$plo" "$phi"
 	printf 'without each tool'"'"'s startup, measured on a one-packet file: %.2fx). Goal: 1.5x.\n' \
 		"$(awk -v v="$vs" -v v0="$v0" -v n="$ns" -v n0="$n0" 'BEGIN { print (n - n0) / (v - v0) }')"
+fi
+if [[ ${#CPUT[@]} -gt 0 ]]; then
+	echo
+	echo "CPU time (user + sys) of the same runs: what each tool costs one core, whatever else the machine runs."
+	echo
+	echo "| One core, CPU time | median pkt/s | min pkt/s | max pkt/s | median s |"
+	echo "|---|---:|---:|---:|---:|"
+	row "Vigil sensor" 0 "${vigil_c[@]}" | sed -E 's/ [0-9.]+ \|$//'
+	if [[ $NDPI == 1 ]]; then
+		row "ndpiReader -q" 0 "${ndpi_c[@]}" | sed -E 's/ [0-9.]+ \|$//'
+		printf '\nVigil / ndpiReader, CPU time: **%.2fx** (ratio of the medians). Goal: 1.5x.\n' \
+			"$(awk -v v="$(median_rate "${vigil_c[@]}")" -v n="$(median_rate "${ndpi_c[@]}")" 'BEGIN { print v / n }')"
+	fi
 fi
 echo
 echo "| Vigil, whole run | |"

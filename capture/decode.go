@@ -201,6 +201,15 @@ func (d *Decoder) firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerTyp
 // Decode reads one frame into out (which it resets first). It never
 // panics: gopacket's parser turns layer panics into errors.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo, out *Decoded) DecodeResult {
+	if lt == layers.LinkTypeEthernet && decodeFast(data, ci, out) {
+		return DecodeOK
+	}
+	return d.decodeLayers(lt, data, ci, out)
+}
+
+// decodeLayers is Decode with gopacket's parsers, for every frame the
+// fast path (fastdecode.go) leaves to it.
+func (d *Decoder) decodeLayers(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo, out *Decoded) DecodeResult {
 	*out = Decoded{Time: ci.Timestamp}
 	first, ok := d.firstLayer(lt, data)
 	if !ok {

@@ -163,12 +163,15 @@ func openCaptureFile(path string) (*openFile, error) {
 	be := binary.BigEndian.Uint32(head)
 	switch {
 	case le == magicPcapMicro || be == magicPcapMicro || le == magicPcapNano || be == magicPcapNano:
+		header, _ := of.buf.Peek(24)
+		header = append([]byte(nil), header...)
 		pr, err := pcapgo.NewReader(of.buf)
 		if err != nil {
 			of.close()
 			return nil, fmt.Errorf("open capture %s: pcap header: %w", path, err)
 		}
-		of.reader, of.link = pr, pr.LinkType()
+		// pcapgo reads the header, pcapReader the records (pcapread.go).
+		of.reader, of.link = newPcapReader(of.buf, header, pr.Snaplen()), pr.LinkType()
 	case le == magicPcapngBlock:
 		nr, err := pcapgo.NewNgReader(of.buf, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
@@ -212,8 +215,16 @@ func (f *openFile) read(p *Packet) (err error) {
 			link = lt
 		}
 	}
-	*p = Packet{Data: data, Info: ci, LinkType: link, Origin: f.path, Number: f.number}
-	p.Info.AncillaryData = nil
+	// Field by field: copying a whole Packet runs the collector's write
+	// barrier over all its pointer slots while a collection is marking.
+	p.Data, p.LinkType, p.Number, p.VLAN = data, link, f.number, 0
+	p.Info.Timestamp, p.Info.CaptureLength, p.Info.Length, p.Info.InterfaceIndex = ci.Timestamp, ci.CaptureLength, ci.Length, ci.InterfaceIndex
+	if p.Origin != f.path {
+		p.Origin = f.path
+	}
+	if p.Info.AncillaryData != nil {
+		p.Info.AncillaryData = nil
+	}
 	return nil
 }
 

@@ -1,14 +1,14 @@
 package capture
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"net"
 	"net/netip"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/zeebo/xxh3"
 
 	"github.com/vigil-health/vigil/capture/dpi"
 	"github.com/vigil-health/vigil/events"
@@ -48,12 +48,40 @@ type FlowTableConfig struct {
 	ServerPorts []uint16
 }
 
-// flowKey is direction-independent: (a, pa) is the smaller endpoint.
+// flowKey is direction-independent: (a, pa) is the smaller endpoint. It
+// holds no pointer and no padding (netip.Addr holds a pointer), so the
+// map hashes it in one pass and the collector never scans it.
 type flowKey struct {
+	a, b        [16]byte // the addresses' 16-byte forms
+	pa, pb      uint16
 	vlan, inner uint16
 	proto       uint8
-	a, b        netip.Addr
-	pa, pb      uint16
+	// v4 has bit 0 set when a is an IPv4 address and bit 1 when b is:
+	// netip tells 1.2.3.4 from ::ffff:1.2.3.4, so does the key. Frames
+	// give addresses without zones.
+	v4 uint8
+}
+
+func (k *flowKey) setEndpoints(a netip.Addr, pa uint16, b netip.Addr, pb uint16) {
+	k.a, k.pa, k.b, k.pb = a.As16(), pa, b.As16(), pb
+	k.v4 = 0
+	if a.Is4() {
+		k.v4 |= 1
+	}
+	if b.Is4() {
+		k.v4 |= 2
+	}
+}
+
+func (k *flowKey) addrA() netip.Addr { return keyAddr(k.a, k.v4&1 != 0) }
+func (k *flowKey) addrB() netip.Addr { return keyAddr(k.b, k.v4&2 != 0) }
+
+func keyAddr(b [16]byte, is4 bool) netip.Addr {
+	a := netip.AddrFrom16(b)
+	if is4 {
+		return a.Unmap()
+	}
+	return a
 }
 
 // Lists of flows by expiry rule; each flow is on exactly one.
@@ -174,6 +202,8 @@ type FlowTable struct {
 
 	evictions uint64
 	dpiPkt    dpi.Packet
+	// text remembers the strings of flow events (eventtext.go).
+	text eventText
 }
 
 // NewFlowTable returns an empty table that reports flows to emit and
@@ -316,9 +346,9 @@ func (t *FlowTable) Packet(d *Decoded) (FlowInfo, bool) {
 	}
 	key := flowKey{vlan: d.VLAN, inner: d.InnerVLAN, proto: proto}
 	if c := d.Src.Compare(d.Dst); c < 0 || (c == 0 && sport <= dport) {
-		key.a, key.pa, key.b, key.pb = d.Src, sport, d.Dst, dport
+		key.setEndpoints(d.Src, sport, d.Dst, dport)
 	} else {
-		key.a, key.pa, key.b, key.pb = d.Dst, dport, d.Src, sport
+		key.setEndpoints(d.Dst, dport, d.Src, sport)
 	}
 
 	f := t.flows[key]
@@ -476,11 +506,11 @@ func (f *flow) flipRoles() {
 // dpiPacket fills p with the view of d that identifiers and dissectors
 // get.
 func (d *Decoded) dpiPacket(p *dpi.Packet, flowID string, fromOrig bool) {
-	*p = dpi.Packet{
-		Time: d.Time, Transport: d.Protocol, Src: d.Src, Dst: d.Dst, SrcPort: d.SrcPort, DstPort: d.DstPort,
-		HasMAC: d.HasMAC, SrcMAC: d.SrcMAC, DstMAC: d.DstMAC, VLAN: d.VLAN,
-		FromOrig: fromOrig, FlowID: flowID, Payload: d.Payload,
-	}
+	// Field by field, as in decodeFast: no write barrier over the whole
+	// struct while a collection is marking.
+	p.Time, p.Transport, p.Src, p.Dst, p.SrcPort, p.DstPort = d.Time, d.Protocol, d.Src, d.Dst, d.SrcPort, d.DstPort
+	p.HasMAC, p.SrcMAC, p.DstMAC, p.VLAN = d.HasMAC, d.SrcMAC, d.DstMAC, d.VLAN
+	p.FromOrig, p.FlowID, p.Payload = fromOrig, flowID, d.Payload
 }
 
 // flowID hashes the VLANs, the 5-tuple oriented by originator and the first
@@ -491,9 +521,10 @@ func flowID(k flowKey, orig netip.Addr, origPort uint16, start time.Time) string
 	b = binary.BigEndian.AppendUint16(b, k.vlan)
 	b = binary.BigEndian.AppendUint16(b, k.inner)
 	b = append(b, k.proto)
-	resp, respPort := k.b, k.pb
-	if orig == k.b && origPort == k.pb && !(k.a == k.b && k.pa == k.pb) {
-		resp, respPort = k.a, k.pa
+	ka, kb := k.addrA(), k.addrB()
+	resp, respPort := kb, k.pb
+	if orig == kb && origPort == k.pb && !(ka == kb && k.pa == k.pb) {
+		resp, respPort = ka, k.pa
 	}
 	o16, r16 := orig.As16(), resp.As16()
 	b = append(b, o16[:]...)
@@ -501,8 +532,10 @@ func flowID(k flowKey, orig netip.Addr, origPort uint16, start time.Time) string
 	b = append(b, r16[:]...)
 	b = binary.BigEndian.AppendUint16(b, respPort)
 	b = binary.BigEndian.AppendUint64(b, uint64(start.UnixNano()))
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	// XXH3-128, as event IDs: a flow ID names a flow, it signs nothing,
+	// and SHA-256 here was 2% of the sensor's time.
+	sum := xxh3.Hash128(b).Bytes()
+	return hex.EncodeToString(sum[:])
 }
 
 // icmpPorts maps an ICMP message to Zeek's pseudo ports: the type, and
@@ -572,21 +605,21 @@ func (t *FlowTable) event(f *flow, phase events.FlowPhase) events.Flow {
 		FlowID: f.id, Phase: phase, Start: f.start, Last: f.last,
 		DurationMS: f.last.Sub(f.start).Milliseconds(),
 		Transport:  transportName(f.key.proto),
-		Orig:       events.Endpoint{IP: f.origAddr.String(), Port: f.origPort},
-		Resp:       events.Endpoint{IP: f.respAddr.String(), Port: f.respPort},
+		Orig:       events.Endpoint{IP: t.text.ip(f.origAddr), Port: f.origPort},
+		Resp:       events.Endpoint{IP: t.text.ip(f.respAddr), Port: f.respPort},
 		VLAN:       f.key.vlan, InnerVLAN: f.key.inner,
 		OrigPackets: f.pkts[0], RespPackets: f.pkts[1],
 		OrigBytes: f.ipBytes[0], RespBytes: f.ipBytes[1],
 		OrigPayload: f.payload[0], RespPayload: f.payload[1],
-		History:  string(f.history),
+		History:  t.text.history(f.history),
 		AppProto: f.appProto,
 		App:      f.app.counterSnapshot(),
 	}
 	if f.origHasMAC || f.origMAC != ([6]byte{}) {
-		ev.Orig.MAC = net.HardwareAddr(f.origMAC[:]).String()
+		ev.Orig.MAC = t.text.mac(f.origMAC)
 	}
 	if f.respHasMAC || f.respMAC != ([6]byte{}) {
-		ev.Resp.MAC = net.HardwareAddr(f.respMAC[:]).String()
+		ev.Resp.MAC = t.text.mac(f.respMAC)
 	}
 	if f.key.proto == protoTCP {
 		ev.State = f.tcp.connState(f.history, f.payload[0], f.payload[1])

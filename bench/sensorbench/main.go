@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -33,6 +34,8 @@ type discard struct {
 	events, bytes uint64
 	kinds         map[events.Kind]uint64
 	sink          int
+	// dump, when set, receives every payload, one per line (-events).
+	dump *bufio.Writer
 }
 
 var _ capture.Publisher = (*discard)(nil)
@@ -48,6 +51,10 @@ func (d *discard) Publish(_ context.Context, m events.Message) error {
 	d.kinds[h.Kind]++
 	d.events++
 	d.bytes += uint64(len(data))
+	if d.dump != nil {
+		d.dump.Write(data)
+		d.dump.WriteByte('\n')
+	}
 	return nil
 }
 
@@ -57,14 +64,30 @@ func main() {
 	file := flag.String("file", "", "capture file to read (pcap or pcapng)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the run to this file")
+	eventsFile := flag.String("events", "", "write every encoded event to this file, one per line (to compare builds; slows the run)")
 	flag.Parse()
 	if *file == "" || flag.NArg() > 0 {
-		log.Fatal("usage: sensorbench -file FILE [-cpuprofile FILE] [-memprofile FILE]")
+		log.Fatal("usage: sensorbench -file FILE [-cpuprofile FILE] [-memprofile FILE] [-events FILE]")
 	}
 
 	cfg := capture.DefaultConfiguration()
 	cfg.Name, cfg.Site, cfg.Files = "bench", "bench", []string{*file}
 	pub := &discard{kinds: map[events.Kind]uint64{}}
+	if *eventsFile != "" {
+		f, err := os.Create(*eventsFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pub.dump = bufio.NewWriterSize(f, 1<<20)
+		defer func() {
+			if err := pub.dump.Flush(); err != nil {
+				log.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				log.Fatal(err)
+			}
+		}()
+	}
 	c, err := capture.New(cfg, capture.Dependencies{
 		Publisher:   pub,
 		Identifiers: protocols.Identifiers(),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/vigil-health/vigil/events"
@@ -149,24 +150,13 @@ const (
 // peer is its router's: the inventory, which knows which MACs are
 // routers, re-keys such facts to the device's IP.
 func (o *Output) Observe(p *Packet, side Side, attr, value, protocol string, confidence float64, evidence string) {
-	var mac string
-	var ip string
-	if side == Sender {
-		ip = p.Src.String()
-		if p.HasMAC && p.SrcMAC != ([6]byte{}) {
-			mac = formatMAC(p.SrcMAC)
-		}
-	} else {
-		ip = p.Dst.String()
-		if p.HasMAC && p.DstMAC != ([6]byte{}) && p.DstMAC[0]&1 == 0 {
-			mac = formatMAC(p.DstMAC)
-		}
+	addr, m, hasMAC := p.Src, p.SrcMAC, p.HasMAC && p.SrcMAC != ([6]byte{})
+	if side != Sender {
+		addr, m, hasMAC = p.Dst, p.DstMAC, p.HasMAC && p.DstMAC != ([6]byte{}) && p.DstMAC[0]&1 == 0
 	}
-	if !p.Src.IsValid() && side == Sender || !p.Dst.IsValid() && side == Receiver {
-		ip = ""
-	}
+	device, mac, ip := deviceText(m, hasMAC, addr, p.VLAN)
 	o.Observations = append(o.Observations, events.Observation{
-		Device: events.DeviceKey(mac, ip, p.VLAN), MAC: mac, IP: ip, VLAN: p.VLAN,
+		Device: device, MAC: mac, IP: ip, VLAN: p.VLAN,
 		Attribute: attr, Value: value, Protocol: protocol, Confidence: confidence,
 		Evidence: evidence, FlowID: p.FlowID,
 	})
@@ -192,6 +182,50 @@ func (p *Packet) Endpoint(side Side) events.Endpoint {
 		e.MAC = formatMAC(p.DstMAC)
 	}
 	return e
+}
+
+// deviceText returns events.DeviceKey(mac, ip, vlan) with the MAC's text
+// (when hasMAC) and the address's text (when valid), in one allocation:
+// the MAC or the address is a part of the key. Observations are the
+// sensor's most frequent event after flows; building the three strings
+// apart (and the key with fmt) was a fifth of its allocations.
+// TestDeviceTextIsDeviceKey holds it to events.DeviceKey.
+func deviceText(m [6]byte, hasMAC bool, addr netip.Addr, vlan uint16) (device, mac, ip string) {
+	var buf [96]byte
+	b := buf[:0]
+	if hasMAC {
+		b = append(b, "mac:"...)
+		b = appendMAC(b, m)
+	} else {
+		b = append(b, "ip:"...)
+		if addr.IsValid() {
+			b = addr.AppendTo(b)
+		}
+	}
+	n := len(b)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(vlan), 10)
+	device = string(b)
+	if hasMAC {
+		mac = device[4:n]
+		if addr.IsValid() {
+			ip = addr.String()
+		}
+	} else {
+		ip = device[3:n]
+	}
+	return device, mac, ip
+}
+
+func appendMAC(b []byte, m [6]byte) []byte {
+	const hexdigits = "0123456789abcdef"
+	for i, v := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hexdigits[v>>4], hexdigits[v&0xf])
+	}
+	return b
 }
 
 func formatMAC(m [6]byte) string {

@@ -15,6 +15,27 @@ const MaxValue = 255
 // therefore never smuggle control characters into logs, CSV exports or
 // dashboards.
 func Text(b []byte) string {
+	if len(b) <= MaxValue && plainText(b) {
+		return string(b) // what textSlow gives for it, without a rune loop
+	}
+	return textSlow(b)
+}
+
+// plainText is true for printable ASCII with single spaces between words
+// only: text that Text leaves as it is (most of what devices send).
+func plainText(b []byte) bool {
+	if len(b) > 0 && (b[0] == ' ' || b[len(b)-1] == ' ') {
+		return false
+	}
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == ' ' && b[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+func textSlow(b []byte) string {
 	var sb strings.Builder
 	space := false
 	for len(b) > 0 && sb.Len() < MaxValue {

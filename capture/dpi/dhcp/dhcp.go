@@ -58,9 +58,13 @@ func (d *Dissector) Dissect(p *dpi.Packet, out *dpi.Output) error {
 		}
 	}
 	name := messageName(msgType)
+	var device string // built once, for the first observation
 	obs := func(attr, value string, confidence float64, evidence string) {
+		if device == "" {
+			device = events.DeviceKey(mac, "", p.VLAN)
+		}
 		out.Observations = append(out.Observations, events.Observation{
-			Device: events.DeviceKey(mac, "", p.VLAN), MAC: mac, VLAN: p.VLAN,
+			Device: device, MAC: mac, VLAN: p.VLAN,
 			Attribute: attr, Value: value, Protocol: Protocol, Confidence: confidence,
 			Evidence: evidence, FlowID: p.FlowID,
 		})
@@ -70,6 +74,12 @@ func (d *Dissector) Dissect(p *dpi.Packet, out *dpi.Output) error {
 	case layers.DHCPMsgTypeDiscover, layers.DHCPMsgTypeRequest, layers.DHCPMsgTypeInform:
 		// Sent by the client: its options describe it.
 		for _, o := range m.Options {
+			switch o.Type {
+			case layers.DHCPOptHostname, layers.DHCPOptClassID, layers.DHCPOptClientID, layers.DHCPOptParamsRequest,
+				layers.DHCPOptRequestIP, optClientFQDN:
+			default:
+				continue // not read: no evidence text to build
+			}
 			evidence := name + " option " + strconv.Itoa(int(o.Type))
 			switch o.Type {
 			case layers.DHCPOptHostname:

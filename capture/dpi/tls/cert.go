@@ -2,6 +2,7 @@ package tls
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -15,26 +16,71 @@ import (
 // observeCertificate publishes the facts of the server's leaf
 // certificate. A certificate crypto/x509 refuses is skipped: it is the
 // server's business, not a malformed stream.
-func observeCertificate(p *dpi.Packet, der []byte, out *dpi.Output) {
+func observeCertificate(p *dpi.Packet, der []byte, out *dpi.Output, cache *certCache) {
 	if len(der) == 0 || len(der) > maxCertificate {
 		return
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
+	f := cache.facts(der)
+	if !f.ok {
 		return
 	}
-	if v := dpi.Text([]byte(distinguishedName(cert.RawSubject))); v != "" {
-		out.Observe(p, dpi.Sender, dpi.AttrTLSCertSubject, v, Protocol, 0.9, "server Certificate leaf subject")
+	if f.subject != "" {
+		out.Observe(p, dpi.Sender, dpi.AttrTLSCertSubject, f.subject, Protocol, 0.9, "server Certificate leaf subject")
 	}
-	if v := dpi.Text([]byte(distinguishedName(cert.RawIssuer))); v != "" {
-		out.Observe(p, dpi.Sender, dpi.AttrTLSCertIssuer, v, Protocol, 0.9, "server Certificate leaf issuer")
+	if f.issuer != "" {
+		out.Observe(p, dpi.Sender, dpi.AttrTLSCertIssuer, f.issuer, Protocol, 0.9, "server Certificate leaf issuer")
 	}
-	out.Observe(p, dpi.Sender, AttrCertNotAfter, cert.NotAfter.UTC().Format(time.RFC3339), Protocol, 0.9, "server Certificate leaf notAfter")
-	selfSigned := "false"
+	out.Observe(p, dpi.Sender, AttrCertNotAfter, f.notAfter, Protocol, 0.9, "server Certificate leaf notAfter")
+	out.Observe(p, dpi.Sender, AttrCertSelfSigned, f.selfSigned, Protocol, 0.9, "server Certificate leaf issuer and signature")
+}
+
+// certFacts are what observeCertificate publishes of one certificate.
+type certFacts struct {
+	ok                                    bool // crypto/x509 parsed it
+	subject, issuer, notAfter, selfSigned string
+}
+
+func parseCertFacts(der []byte) certFacts {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return certFacts{}
+	}
+	f := certFacts{ok: true, selfSigned: "false",
+		subject:  dpi.Text([]byte(distinguishedName(cert.RawSubject))),
+		issuer:   dpi.Text([]byte(distinguishedName(cert.RawIssuer))),
+		notAfter: cert.NotAfter.UTC().Format(time.RFC3339)}
 	if isSelfSigned(cert) {
-		selfSigned = "true"
+		f.selfSigned = "true"
 	}
-	out.Observe(p, dpi.Sender, AttrCertSelfSigned, selfSigned, Protocol, 0.9, "server Certificate leaf issuer and signature")
+	return f
+}
+
+// certCache remembers the facts of the certificates seen, by their
+// SHA-256: a server presents the same certificate on every connection,
+// and parsing it (x509 and the names) cost more than the rest of the TLS
+// dissector. A cryptographic hash, so that no certificate can pass for
+// another; bounded, emptied when full. The zero value is ready; nil
+// parses every time.
+type certCache struct {
+	m map[[sha256.Size]byte]certFacts
+}
+
+const maxCachedCerts = 1024
+
+func (c *certCache) facts(der []byte) certFacts {
+	if c == nil {
+		return parseCertFacts(der)
+	}
+	k := sha256.Sum256(der)
+	if f, ok := c.m[k]; ok {
+		return f
+	}
+	f := parseCertFacts(der)
+	if c.m == nil || len(c.m) >= maxCachedCerts {
+		c.m = make(map[[sha256.Size]byte]certFacts, 64)
+	}
+	c.m[k] = f
+	return f
 }
 
 // distinguishedName formats a DER Name in RFC 4514 order (most specific

@@ -76,7 +76,10 @@ var (
 )
 
 // Dissector creates the state of TLS connections.
-type Dissector struct{}
+type Dissector struct {
+	// certs is shared by the streams of this dissector (one worker's).
+	certs certCache
+}
 
 var _ dpi.StreamDissector = (*Dissector)(nil)
 
@@ -90,7 +93,9 @@ func (*Dissector) Name() string { return "tls" }
 func (*Dissector) Protocols() []string { return []string{dpi.ProtoTLS} }
 
 // NewStream implements dpi.StreamDissector.
-func (*Dissector) NewStream(*dpi.Packet) dpi.Stream { return &stream{serverDir: -1} }
+func (d *Dissector) NewStream(*dpi.Packet) dpi.Stream {
+	return &stream{serverDir: -1, certs: &d.certs}
+}
 
 // direction is the state of one direction of a connection.
 type direction struct {
@@ -102,7 +107,8 @@ type direction struct {
 }
 
 type stream struct {
-	dir [2]direction
+	certs *certCache
+	dir   [2]direction
 	// serverDir is the direction (0 originator, 1 responder) that sent the
 	// ServerHello, -1 before it.
 	serverDir   int
@@ -249,7 +255,7 @@ func (s *stream) message(p *dpi.Packet, d *direction, typ byte, msg []byte, out 
 		if !ok {
 			return fmt.Errorf("%w: Certificate", errMalformed)
 		}
-		observeCertificate(p, der, out)
+		observeCertificate(p, der, out, s.certs)
 	}
 	return nil
 }
