@@ -3,13 +3,14 @@ package output
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/vigil-health/vigil/internal/tlsfile"
 
 	"github.com/vigil-health/vigil/alerts"
 	"github.com/vigil-health/vigil/events"
@@ -163,13 +164,9 @@ func tlsConfig(c alerts.TLSConfiguration, addr string) (*tls.Config, error) {
 		tc.ServerName, _, _ = net.SplitHostPort(addr)
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := tlsfile.CertPool(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate", c.CAFile)
 		}
 		tc.RootCAs = pool
 	}

@@ -21,12 +21,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigil-health/vigil/internal/atomicfile"
 
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
@@ -287,7 +288,7 @@ func (f *Feed) Apply(ctx context.Context, add, remove []enforce.Entry) error {
 	}
 	s := f.build(next, f.deps.Now())
 	if f.cfg.StateFile != "" {
-		if err := writeAtomic(f.cfg.StateFile, s.bodies[FilePANOS]); err != nil {
+		if err := atomicfile.Write(f.cfg.StateFile, s.bodies[FilePANOS], 0o600); err != nil {
 			return fmt.Errorf("edl %s: state file: %w", f.cfg.Name, err)
 		}
 	}
@@ -480,37 +481,4 @@ func (f *Feed) record(r *http.Request, user, file string) {
 	p.Last = now
 	p.Requests++
 	p.UserAgent = r.UserAgent()
-}
-
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over it.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, 0o600)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

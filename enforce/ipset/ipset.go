@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-health/vigil/internal/atomicfile"
+
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
 )
@@ -234,7 +236,7 @@ func (s *Script) Apply(ctx context.Context, add, remove []enforce.Entry) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("ipset %s: %w", s.cfg.Name, err)
 	}
-	if err := writeAtomic(s.cfg.Path, render(s.cfg, lines)); err != nil {
+	if err := atomicfile.Write(s.cfg.Path, render(s.cfg, lines), 0o750); err != nil {
 		return fmt.Errorf("ipset %s: write %s: %w", s.cfg.Name, s.cfg.Path, err)
 	}
 	runErr := s.run(ctx)
@@ -250,7 +252,7 @@ func (s *Script) Apply(ctx context.Context, add, remove []enforce.Entry) error {
 		}
 		return runErr
 	}
-	if err := writeAtomic(s.cfg.Path, prev); err != nil {
+	if err := atomicfile.Write(s.cfg.Path, prev, 0o750); err != nil {
 		return fmt.Errorf("%w; restoring the previous script: %v", runErr, err)
 	}
 	if err := s.run(ctx); err != nil {
@@ -283,39 +285,6 @@ func (s *Script) run(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, s.cfg.Run[0], args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ipset %s: run %s %s: %w: %s", s.cfg.Name, s.cfg.Run[0], strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// writeAtomic replaces path with data through a synced temporary file in
-// the same directory, renamed over it.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, 0o750)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ package panos
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,12 +21,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-health/vigil/internal/tlsfile"
 
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
@@ -154,13 +154,9 @@ func New(cfg Configuration, deps Dependencies) (*Client, error) {
 	if hc == nil {
 		tlsCfg := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify}
 		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
+			pool, err := tlsfile.CertPool(cfg.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("panos: ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("panos: ca_file: no PEM certificate in %s", cfg.CAFile)
 			}
 			tlsCfg.RootCAs = pool
 		}

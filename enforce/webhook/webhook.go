@@ -11,7 +11,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,10 +22,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-health/vigil/internal/tlsfile"
 
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
@@ -154,13 +154,9 @@ func New(cfg Configuration, deps Dependencies) (*Webhook, error) {
 	if hc == nil {
 		tlsCfg := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify}
 		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
+			pool, err := tlsfile.CertPool(cfg.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("webhook: ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("webhook: ca_file: no PEM certificate in %s", cfg.CAFile)
 			}
 			tlsCfg.RootCAs = pool
 		}

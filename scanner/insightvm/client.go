@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,11 +18,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigil-health/vigil/internal/tlsfile"
 )
 
 // maxPages bounds a paged listing: 500 per page, 5 million resources.
@@ -70,13 +70,9 @@ func New(cfg Configuration, logger *slog.Logger) (*Client, error) {
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := tlsfile.CertPool(cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("insightvm ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("insightvm ca_file %s: no PEM certificate in it", cfg.CAFile)
 		}
 		tlsCfg.RootCAs = pool
 	}
