@@ -41,6 +41,11 @@ type Dependencies struct {
 	// Now is the wall clock (time.Now when nil): the enforcement clock is
 	// the later of it and the latest event time (see Component.Clock).
 	Now func() time.Time
+	// EventTimeOnly makes the enforcement clock the latest event time
+	// alone: an offline analysis of a recording (always dry-run) shows the
+	// blocks as they stood at the end of the capture, the same on every
+	// run, instead of expiring them all against today's date.
+	EventTimeOnly bool
 }
 
 // record is a block with the revision of its key and when (wall clock)
@@ -186,7 +191,7 @@ func (c *Component) Stop(ctx context.Context) error {
 }
 
 // Clock is the enforcement clock: the later of the latest event time
-// seen and the wall clock. Blocks end by it, so a replay of old events
+// seen and the wall clock (the event time alone with EventTimeOnly). Blocks end by it, so a replay of old events
 // does not revive old blocks and a live system whose traffic went quiet
 // still ends its blocks on time.
 func (c *Component) Clock() time.Time {
@@ -196,6 +201,9 @@ func (c *Component) Clock() time.Time {
 }
 
 func (c *Component) clockLocked() time.Time {
+	if c.deps.EventTimeOnly {
+		return c.eventClock
+	}
 	wall := c.deps.Now().UTC()
 	if c.eventClock.After(wall) {
 		return c.eventClock

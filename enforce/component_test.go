@@ -476,3 +476,33 @@ func TestBlindAndUnsupportedBackends(t *testing.T) {
 		t.Errorf("feed status %+v", e)
 	}
 }
+
+// An offline analysis of an old recording judges blocks by the
+// recording's own time: a block requested in the capture is still active
+// at its end, whatever today's date, and the clock is the event time.
+func TestEventTimeOnlyKeepsARecordingsBlocks(t *testing.T) {
+	bus := newBus(t)
+	cfg := testConfig()
+	cfg.DryRun = true
+	today := t0.Add(300 * 24 * time.Hour)
+	c, err := New(cfg, Dependencies{Bus: bus, Source: events.Source{Name: "test"}, EventTimeOnly: true,
+		Now: func() time.Time { return today }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	req := pairReq("10.20.0.150", "203.0.113.45")
+	req.DurationS = 3600
+	decide(t, bus, t0, &workstation, workstation.Key, internet, req)
+	caughtUp(t, bus, c)
+	if got := c.Clock(); !got.Equal(t0) {
+		t.Errorf("clock %s, want the event time %s", got, t0)
+	}
+	eventually(t, "the block recorded", func() bool { bs, _ := c.Desired(context.Background()); return len(bs) == 1 })
+	if b := only(t, c); b.State == StateExpired {
+		t.Fatalf("a block of the recording expired against the wall clock: %+v", b)
+	}
+}

@@ -61,7 +61,8 @@ func startEnforce(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 		}
 		points = append(points, vendor...)
 	}
-	c, err := enforce.New(ecfg, enforce.Dependencies{Logger: logger, Bus: bus, Source: src, Backends: points})
+	c, err := enforce.New(ecfg, enforce.Dependencies{Logger: logger, Bus: bus, Source: src, Backends: points,
+		EventTimeOnly: cfg.Offline})
 	if err != nil {
 		return nil, nil, err
 	}
