@@ -38,11 +38,10 @@ readonly ROUND=${VIGIL_RIG_ROUND:-4}
 readonly LEARN=${VIGIL_RIG_LEARN:-$((NORMAL / 2))}
 
 log() { printf '%s rig-detect: %s\n' "$(date +%T.%3N)" "$*" >&2; }
-die() {
-	log "FAIL: $*"
-	exit 1
-}
 
+# The helpers shared with the other rig script.
+# shellcheck source=rig/lib.sh
+source "$RIG_DIR/lib.sh"
 if [[ $# -ne 1 || $1 == -* ]]; then
 	echo "usage: $0 OUTDIR" >&2
 	exit 2
@@ -108,70 +107,6 @@ device ws 3c:a9:f4:52:49:60 "$LAN.110" RIG-WS-01
 declare -A PID_OF
 STARTED=()
 
-nsx() {
-	local d=$1
-	shift
-	ip netns exec "$NS_PREFIX$d" unshare --uts -- "$RIG_DIR/nsexec.sh" "$STATE/dev/$d" "$@" {lockfd}>&-
-}
-
-start_bg() {
-	local name=$1 d=$2
-	shift 2
-	ip netns exec "$NS_PREFIX$d" unshare --uts -- "$RIG_DIR/nsexec.sh" "$STATE/dev/$d" "$@" \
-		>"$STATE/log/$name.log" 2>&1 {lockfd}>&- &
-	PID_OF[$name]=$!
-	STARTED+=("$name")
-}
-
-wait_until() {
-	local deadline=$((SECONDS + $1 + 1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
-}
-
-listening() {
-	local flag=-t
-	[[ $2 == udp ]] && flag=-u
-	[[ -n $(ip netns exec "$NS_PREFIX$1" ss -Hln "$flag" "sport = :$3") ]]
-}
-
-await_listen() {
-	wait_until 10 listening "$2" "$3" "$4" || {
-		tail -n 20 "$STATE/log/$1.log" >&2 || true
-		die "$1 does not listen on $3/$4 in $2"
-	}
-}
-
-stop_processes() {
-	local i name pid deadline
-	for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-		name=${STARTED[i]}
-		kill -TERM "${PID_OF[$name]}" 2>/dev/null || true
-	done
-	deadline=$((SECONDS + 3))
-	for name in "${STARTED[@]}"; do
-		pid=${PID_OF[$name]}
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	STARTED=()
-}
-
-sweep_namespaces() {
-	local ns pid
-	for ns in $(ip netns list | awk '{print $1}'); do
-		[[ $ns == "$NS_PREFIX"* ]] || continue
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"
-	done
-}
-
 on_exit() {
 	local rc=$?
 	set +e
@@ -191,11 +126,6 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkns() {
-	ip netns add "$NS_PREFIX$1"
-	ip netns exec "$NS_PREFIX$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-}
 nsip() { ip -n "$NS_PREFIX$1" -batch -; }
 
 setup_topology() {
