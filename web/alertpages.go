@@ -176,7 +176,9 @@ func (c *Component) alertAction(w http.ResponseWriter, r *http.Request) {
 
 // suppressionFromForm builds a suppression of an incident: its scope is
 // the parts of the incident the analyst ticked (rule, device, peer), its
-// expiry a length counted from the incident's last alert, in event time.
+// expiry a length counted from now, the time of the analyst's action, as
+// the API's expires_in is (the alert service refuses an expiry in the
+// past, which a length counted from an old incident would give).
 func (c *Component) suppressionFromForm(r *http.Request, id string) (alerts.SuppressionSpec, error) {
 	inc, ok := c.deps.Alerts.Incident(id)
 	if !ok {
@@ -217,7 +219,7 @@ func (c *Component) suppressionFromForm(r *http.Request, id string) (alerts.Supp
 		if err != nil || d <= 0 {
 			return alerts.SuppressionSpec{}, fmt.Errorf("expires %q: want a duration such as 24h, or never", exp)
 		}
-		s.Expires = inc.LastSeen.Add(d)
+		s.Expires = c.deps.Now().Add(d)
 	}
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,30 @@ func TestAlertsAPIStream(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// An incident of an old recording (a replayed capture, the demo) is
+// suppressed from its page like a live one: the expiry counts from the
+// analyst's action, not from the incident's last alert months ago.
+func TestSuppressOldIncidentFromThePage(t *testing.T) {
+	srv, bus, svc := alertsAPI(t)
+	id := publishAlert(t, bus, time.Date(2026, 1, 5, 8, 33, 0, 0, time.UTC), events.SeverityCritical)
+	form := url.Values{"reason": {"vendor cloud, ticket 4711"}, "scope": {"rule", "device"}, "expires": {"72h"}}
+	req, _ := http.NewRequest("POST", srv.URL+"/alerts/"+id+"/suppress", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || strings.Contains(loc, "error=") {
+		t.Fatalf("suppress from the page: %d %s", resp.StatusCode, loc)
+	}
+	sups := svc.Suppressions()
+	if len(sups) != 1 || time.Until(sups[0].Expires) < 71*time.Hour {
+		t.Fatalf("suppressions %+v, want one expiring about 72 h from now", sups)
 	}
 }
