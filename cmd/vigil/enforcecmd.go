@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/enforce/backends"
+	"github.com/vigil-health/vigil/enforce/edl"
 	"github.com/vigil-health/vigil/enforce/nft"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/web"
@@ -28,35 +29,39 @@ import (
 // offline analysis (analyze, demo) never touches an enforcement point: it
 // runs in dry-run without backends, so its report still shows what the
 // gate would have done.
-func startEnforce(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle, bus *events.Bus, src events.Source) (*enforce.Component, []web.Feed, error) {
+func startEnforce(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle, bus *events.Bus, src events.Source) (*enforce.Component, []web.Feed, []*edl.Feed, error) {
 	ecfg := cfg.Enforce.Configuration
 	var points []enforce.Backend
 	var feeds []web.Feed
+	var lists []*edl.Feed
 	if cfg.Offline { // an analysis of a recording never touches a firewall
 		ecfg.DryRun = true
 	} else {
 		if ecfg.NFTables.Enabled {
 			b, err := nft.New(ecfg.NFTables, nil)
 			if err != nil {
-				return nil, nil, fmt.Errorf("enforce.nftables: %w", err)
+				return nil, nil, nil, fmt.Errorf("enforce.nftables: %w", err)
 			}
 			points = append(points, b)
 		}
 		vendor, err := backends.New(cfg.Enforce.Backends, backends.Dependencies{Logger: logger})
 		if err != nil {
-			return nil, nil, fmt.Errorf("enforce.backends: %w", err)
+			return nil, nil, nil, fmt.Errorf("enforce.backends: %w", err)
 		}
 		// Feeds keep state and may listen on their own address: they run
 		// before the engine reconciles into them and stop after it.
 		for _, b := range vendor {
 			if c, ok := b.(backends.Component); ok {
 				if err := lc.start(ctx, "enforce "+b.Name(), c); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 			}
 			// Feeds are served on Vigil's own server too (docs/enforcement-backends.md).
 			if m, ok := b.(backends.Mountable); ok {
 				feeds = append(feeds, web.Feed{Path: m.Path(), Handler: m.Handler()})
+			}
+			if f, ok := b.(*edl.Feed); ok {
+				lists = append(lists, f)
 			}
 		}
 		points = append(points, vendor...)
@@ -64,12 +69,12 @@ func startEnforce(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 	c, err := enforce.New(ecfg, enforce.Dependencies{Logger: logger, Bus: bus, Source: src, Backends: points,
 		EventTimeOnly: cfg.Offline})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := lc.start(ctx, "enforce", c); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return c, feeds, nil
+	return c, feeds, lists, nil
 }
 
 // enforceClient talks to the enforcement API of a running vigil.

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/capture/protocols"
 	"github.com/vigil-health/vigil/enforce"
+	"github.com/vigil-health/vigil/enforce/edl"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/internal/report"
@@ -39,6 +40,8 @@ type engines struct {
 	enforce *enforce.Component
 	// feeds are the enforcement points served over HTTP (blocklist feeds).
 	feeds []web.Feed
+	// blocklists are the feeds firewalls poll, watched by the health page.
+	blocklists []*edl.Feed
 }
 
 // startEngines starts the bus and the engines in dependency order,
@@ -91,11 +94,11 @@ func startEngines(ctx context.Context, cfg Config, logger *slog.Logger, lc *life
 	if err != nil {
 		return nil, err
 	}
-	enf, feeds, err := startEnforce(ctx, cfg, logger, lc, bus, src)
+	enf, feeds, blocklists, err := startEnforce(ctx, cfg, logger, lc, bus, src)
 	if err != nil {
 		return nil, err
 	}
-	return &engines{bus: bus, inventory: inv, baseline: base, policy: pol, vulnRisk: vr, scanner: sc, alerts: al, enforce: enf, feeds: feeds}, nil
+	return &engines{bus: bus, inventory: inv, baseline: base, policy: pol, vulnRisk: vr, scanner: sc, alerts: al, enforce: enf, feeds: feeds, blocklists: blocklists}, nil
 }
 
 // drain waits until every engine has handled everything published so far,

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vigil-health/vigil/capture"
+	"github.com/vigil-health/vigil/enforce/edl"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/policy"
 	"github.com/vigil-health/vigil/store"
@@ -117,6 +118,13 @@ func healthReport(ctx context.Context, eng *engines, sensor *capture.Component, 
 		ws := writer.Stats()
 		add("store", "inserts", ws.InsertErrors > 0, false, "%d events inserted in %d batches, %d failed attempts (retried), %d rejected rows", ws.Inserted, ws.Batches, ws.InsertErrors, ws.Rejected)
 	}
+	enforcementHealth(eng, time.Now(), add)
+	if eng.alerts != nil && eng.alerts.outputs != nil {
+		for name, st := range eng.alerts.outputs.Stats() {
+			add("alerts", "output "+name, st.LastError != "" || st.DeadLettered > 0, false,
+				"%d delivered, %d retries, %d dead-lettered%s", st.Delivered, st.Retries, st.DeadLettered, lastError(st.LastError))
+		}
+	}
 	cons, err := eng.bus.ConsumersHealth(ctx, time.Now())
 	if err != nil {
 		add("events", "consumers", true, false, "cannot read consumer state: %v", err)
@@ -127,6 +135,53 @@ func healthReport(ctx context.Context, eng *engines, sensor *capture.Component, 
 			"%d pending, %d unacknowledged, oldest unacknowledged %s", c.Pending, c.AckPending, c.OldestUnacked.Round(time.Second))
 	}
 	return r
+}
+
+// staleBlocklist is how long a blocklist feed may go unfetched before the
+// health page warns: firewalls poll external lists every 5 minutes (PAN-OS
+// at the shortest) to an hour (their usual longest), and a firewall that
+// stopped polling no longer enforces what the feed says.
+const staleBlocklist = 2 * time.Hour
+
+// enforcementHealth adds the enforcement points' checks: reconciliation
+// failures and drift, and blocklist feeds no firewall fetches any more.
+func enforcementHealth(eng *engines, now time.Time, add func(component, name string, warn, fail bool, detail string, args ...any)) {
+	if eng.enforce != nil {
+		st := eng.enforce.Status()
+		if st.KillSwitch {
+			add("enforce", "kill switch", true, false, "on (by %s): nothing is enforced", st.KillSwitchBy)
+		}
+		for _, b := range st.Backends {
+			actual := fmt.Sprint(b.Actual)
+			if b.Actual < 0 {
+				actual = "unknown (the point cannot report)"
+			}
+			add("enforce", "point "+b.Name, b.LastError != "" || b.Drifted > 0, b.Failures >= 3,
+				"%d desired, %s actual, %d drifted since start%s", b.Desired, actual, b.Drifted, lastError(b.LastError))
+		}
+	}
+	for _, f := range eng.blocklists {
+		var newest edl.Poll
+		for _, p := range f.LastPolled() {
+			if p.Last.After(newest.Last) {
+				newest = p
+			}
+		}
+		if newest.Last.IsZero() {
+			add("enforce", "blocklist "+f.Name(), false, false, "not fetched by any firewall yet")
+			continue
+		}
+		age := now.Sub(newest.Last)
+		add("enforce", "blocklist "+f.Name(), age > staleBlocklist, false, "last fetched %s ago by %s (%s)",
+			age.Round(time.Second), newest.Client, newest.File)
+	}
+}
+
+func lastError(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "; last error: " + s
 }
 
 // lastHealth returns the latest health event of each health subject: the
