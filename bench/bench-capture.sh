@@ -81,19 +81,21 @@ head -c $((24 + 16 + caplen)) "$CORPUS" >"$ONE"
 TIMEF=$CACHE/time.out
 CPUT=()
 if [[ -x /usr/bin/time ]]; then
-	CPUT=(/usr/bin/time -f '%U %S' -o "$TIMEF")
+	CPUT=(/usr/bin/time -f '%U %S %M' -o "$TIMEF")
 else
 	say "bench-capture: /usr/bin/time (GNU time) not found: CPU times are not reported"
 fi
 # cputime: user + sys seconds of the last run under CPUT.
 cputime() { if [[ ${#CPUT[@]} -gt 0 ]]; then awk 'END { printf "%.4f", $1 + $2 }' "$TIMEF"; fi; }
+# peakmb: peak resident memory (MB) of the last run under CPUT.
+peakmb() { if [[ ${#CPUT[@]} -gt 0 ]]; then awk 'END { printf "%.0f", $3 / 1024 }' "$TIMEF"; fi; }
 
 # elapsed START: seconds since START ($EPOCHREALTIME).
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f", b - a }'; }
 # field KEY LINE: the value of KEY=value in LINE.
 field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 
-vigil_s=() ndpi_s=() allocs=() bytes=() evs=() vigil_0=() ndpi_0=() vigil_c=() ndpi_c=()
+vigil_s=() ndpi_s=() allocs=() bytes=() evs=() vigil_0=() ndpi_0=() vigil_c=() ndpi_c=() vigil_m=() ndpi_m=()
 for ((i = 1; i <= RUNS; i++)); do
 	t0=$EPOCHREALTIME
 	GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" -file "$ONE" >/dev/null
@@ -106,7 +108,7 @@ for ((i = 1; i <= RUNS; i++)); do
 	t0=$EPOCHREALTIME
 	out=$(GOMAXPROCS=1 "${CPUT[@]}" "${PIN[@]}" "$BIN/sensorbench" -file "$CORPUS")
 	s=$(elapsed "$t0")
-	vigil_c+=("$(cputime)")
+	vigil_c+=("$(cputime)") vigil_m+=("$(peakmb)")
 	[[ $(field packets "$out") == "$PACKETS" ]] || die "sensorbench read $(field packets "$out") packets, the corpus has $PACKETS"
 	vigil_s+=("$s") allocs+=("$(field allocs_per_packet "$out")") bytes+=("$(field bytes_per_packet "$out")")
 	evs+=("$(awk -v e="$(field events "$out")" -v n="$PACKETS" 'BEGIN { printf "%.3f", e / n }')")
@@ -116,7 +118,7 @@ for ((i = 1; i <= RUNS; i++)); do
 		"${CPUT[@]}" "${PIN[@]}" ndpiReader -i "$CORPUS" -n 1 -q >/dev/null
 		s=$(elapsed "$t0")
 		ndpi_s+=("$s")
-		ndpi_c+=("$(cputime)")
+		ndpi_c+=("$(cputime)") ndpi_m+=("$(peakmb)")
 		say "   run $i/$RUNS ndpiReader ${s}s, cpu ${ndpi_c[-1]:-?}s"
 	fi
 done
@@ -201,6 +203,15 @@ if [[ ${#CPUT[@]} -gt 0 ]]; then
 		printf '\nVigil / ndpiReader, CPU time: **%.2fx** (ratio of the medians). Goal: 1.5x.\n' \
 			"$(awk -v v="$(median_rate "${vigil_c[@]}")" -v n="$(median_rate "${ndpi_c[@]}")" 'BEGIN { print v / n }')"
 	fi
+	# Peak resident memory: Vigil trades some for fewer collections
+	# (gc_headroom_mb), so the comparison shows it.
+	read -r vm _ _ < <(stats "${vigil_m[@]}")
+	printf '\nPeak resident memory (median of the runs): Vigil %s MB' "$vm"
+	if [[ $NDPI == 1 ]]; then
+		read -r nm _ _ < <(stats "${ndpi_m[@]}")
+		printf ', ndpiReader %s MB' "$nm"
+	fi
+	printf '.\n'
 fi
 echo
 echo "| Vigil, whole run | |"

@@ -184,8 +184,24 @@ func (c *Component) Err() error {
 
 // workerGauges are one capture worker's current values.
 type workerGauges struct {
-	activeFlows, evictions, streamGaps, streamOverflows atomic.Uint64
+	activeFlows, evictions, streamGaps, streamOverflows gauge
 	fragments, reassembled, fragmentsDropped            atomic.Uint64
+}
+
+// gauge is an atomic value written by its worker alone, which keeps the
+// last value written: writing the same value again (most packets) costs a
+// compare instead of a locked instruction (these stores on every packet
+// were about 1% of the sensor's time).
+type gauge struct {
+	atomic.Uint64
+	last uint64 // the worker's copy; only the worker reads it
+}
+
+func (g *gauge) set(v uint64) {
+	if v != g.last {
+		g.last = v
+		g.Store(v)
+	}
 }
 
 type gaugeSums struct {
@@ -338,6 +354,7 @@ type pipeline struct {
 // run is one worker: it owns a decoder, a flow table and dissectors. Only
 // worker 0 publishes health (with the totals of every worker).
 func (c *Component) run(ctx context.Context, src Source, worker int) error {
+	reserveGCHeadroom(c.cfg.GCHeadroomMB)
 	diss, err := dpi.NewDissectors(c.deps.Dissectors()...)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
@@ -447,8 +464,8 @@ func (p *pipeline) packet(pkt *Packet) {
 		return
 	}
 	info, ok := p.table.Packet(&p.dec)
-	p.gauges.activeFlows.Store(uint64(p.table.Len()))
-	p.gauges.evictions.Store(p.table.Evictions())
+	p.gauges.activeFlows.set(uint64(p.table.Len()))
+	p.gauges.evictions.set(p.table.Evictions())
 	if !ok || info.AppProto == "" || len(p.dec.Payload) == 0 {
 		return
 	}
@@ -476,10 +493,12 @@ func (p *pipeline) packet(pkt *Packet) {
 			}
 		}
 		p.streams.segment(f.app, &p.dpkt, info.Dir, p.dec.Seq, p.dec.PayloadLength, &p.out)
-		c.dissectErrors.Add(p.streams.errors)
-		p.streams.errors = 0
-		p.gauges.streamGaps.Store(p.streams.gaps)
-		p.gauges.streamOverflows.Store(p.streams.overflows)
+		if p.streams.errors != 0 {
+			c.dissectErrors.Add(p.streams.errors)
+			p.streams.errors = 0
+		}
+		p.gauges.streamGaps.set(p.streams.gaps)
+		p.gauges.streamOverflows.set(p.streams.overflows)
 	}
 	if len(p.out.Counters) > 0 {
 		if f.app == nil {
@@ -631,8 +650,8 @@ func (p *pipeline) health(final bool) {
 
 func (p *pipeline) healthAt(at time.Time, final bool) {
 	c := p.c
-	p.gauges.activeFlows.Store(uint64(p.table.Len()))
-	p.gauges.evictions.Store(p.table.Evictions())
+	p.gauges.activeFlows.set(uint64(p.table.Len()))
+	p.gauges.evictions.set(p.table.Evictions())
 	st := c.Stats()
 	h := events.Health{
 		Sensor: c.cfg.Name, Interface: p.iface, IntervalMS: c.cfg.HealthInterval.Milliseconds(),

@@ -54,6 +54,12 @@ type Configuration struct {
 	// for that long.
 	HealthInterval time.Duration `yaml:"health_interval"`
 	SilentAfter    time.Duration `yaml:"silent_after"`
+
+	// GCHeadroomMB is garbage (in MiB) the process may accumulate between
+	// collections beyond the live heap's own allowance (GOGC): fewer
+	// collections for a bounded amount of memory (gcheadroom.go). It
+	// applies to the whole process; 0 leaves the collector as it is.
+	GCHeadroomMB int `yaml:"gc_headroom_mb"`
 }
 
 // DefaultServerPorts are the ports taken as servers when a flow is first
@@ -90,6 +96,7 @@ func DefaultConfiguration() Configuration {
 		MaxFragmented:     4096,
 		HealthInterval:    time.Minute,
 		SilentAfter:       5 * time.Minute,
+		GCHeadroomMB:      64,
 	}
 }
 
@@ -144,6 +151,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.DPIPackets < 0 || c.DPIPackets > 255 {
 		errs = append(errs, fmt.Errorf("dpi_packets: must be between 0 and 255, got %d", c.DPIPackets))
+	}
+	if c.GCHeadroomMB < 0 || c.GCHeadroomMB > 1<<14 {
+		errs = append(errs, fmt.Errorf("gc_headroom_mb: must be between 0 and 16384, got %d", c.GCHeadroomMB))
 	}
 	return errors.Join(errs...)
 }

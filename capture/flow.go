@@ -199,6 +199,13 @@ type FlowTable struct {
 	// before its end event, so the dissectors can report their last facts.
 	finish func(*flow)
 	now    time.Time
+	// nextDue is no later than the earliest expiry or update the lists'
+	// heads call for: until then Advance, which runs on every packet, has
+	// nothing to look at and returns at once instead of walking every list
+	// head. A push onto a list and a removal that gives a list a new head
+	// lower it to that flow's time; Advance sets it exactly when it has
+	// done its work (TestAdvanceDueShortcut).
+	nextDue time.Time
 
 	evictions uint64
 	dpiPkt    dpi.Packet
@@ -235,9 +242,12 @@ func (t *FlowTable) Advance(now time.Time) {
 	if now.After(t.now) {
 		t.now = now
 	}
+	if t.now.Before(t.nextDue) {
+		return
+	}
 	for {
 		var due *flow
-		var dueAt time.Time
+		var dueAt, next time.Time // next: the earliest time not yet due
 		for i := range t.lists {
 			f := t.lists[i].head
 			if f == nil {
@@ -245,25 +255,70 @@ func (t *FlowTable) Advance(now time.Time) {
 			}
 			at := f.ref.Add(t.timeout[i])
 			if at.After(t.now) {
+				if next.IsZero() || at.Before(next) {
+					next = at
+				}
 				continue
 			}
 			if due == nil || at.Before(dueAt) {
 				due, dueAt = f, at
 			}
 		}
-		if u := t.updates.head; u != nil && !u.nextUpdate.After(t.now) && (due == nil || u.nextUpdate.Before(dueAt)) {
+		u := t.updates.head
+		if u != nil && !u.nextUpdate.After(t.now) && (due == nil || u.nextUpdate.Before(dueAt)) {
 			t.update(u)
 			continue
 		}
 		if due == nil {
+			if u != nil && (next.IsZero() || u.nextUpdate.Before(next)) {
+				next = u.nextUpdate
+			}
+			// Nothing is due before next; with every list empty, nothing
+			// is due until a flow is pushed (noteDue).
+			t.nextDue = next
+			if next.IsZero() {
+				t.nextDue = maxTime
+			}
 			return
 		}
 		t.end(due)
 	}
 }
 
-func (t *FlowTable) update(f *flow) {
+// maxTime is later than any packet time.
+var maxTime = time.Unix(1<<62, 0)
+
+// unlist takes f off its expiry list. The lists are not in order of
+// expiry (an attempt counts from the flow's start, and capture time can
+// go back), so a new head may be due before nextDue: it lowers nextDue.
+func (t *FlowTable) unlist(f *flow) {
+	l := &t.lists[f.list]
+	wasHead := l.head == f
+	l.remove(f)
+	if h := l.head; wasHead && h != nil {
+		t.noteDue(h.ref.Add(t.timeout[f.list]))
+	}
+}
+
+// unlistUpdate takes f off the update list, as unlist.
+func (t *FlowTable) unlistUpdate(f *flow) {
+	wasHead := t.updates.head == f
 	t.updates.remove(f)
+	if h := t.updates.head; wasHead && h != nil {
+		t.noteDue(h.nextUpdate)
+	}
+}
+
+// noteDue lowers nextDue to at, the time a flow just pushed onto a list
+// expires or updates.
+func (t *FlowTable) noteDue(at time.Time) {
+	if at.Before(t.nextDue) {
+		t.nextDue = at
+	}
+}
+
+func (t *FlowTable) update(f *flow) {
+	t.unlistUpdate(f)
 	if f.dirty {
 		t.emit(t.event(f, events.FlowUpdate))
 		f.dirty = false
@@ -273,11 +328,12 @@ func (t *FlowTable) update(f *flow) {
 		f.nextUpdate = t.now.Add(t.cfg.ActiveTimeout)
 	}
 	t.updates.pushBack(f)
+	t.noteDue(f.nextUpdate)
 }
 
 func (t *FlowTable) end(f *flow) {
-	t.lists[f.list].remove(f)
-	t.updates.remove(f)
+	t.unlist(f)
+	t.unlistUpdate(f)
 	delete(t.flows, f.key)
 	if f.app != nil && t.finish != nil {
 		t.finish(f)
@@ -287,7 +343,7 @@ func (t *FlowTable) end(f *flow) {
 
 // resetClock forgets the table's time, after a Flush, so that capture
 // time that went back is taken as the new present.
-func (t *FlowTable) resetClock() { t.now = time.Time{} }
+func (t *FlowTable) resetClock() { t.now, t.nextDue = time.Time{}, time.Time{} }
 
 // Flush ends every flow, in order of first packet then flow ID, as at the
 // end of a capture.
@@ -438,7 +494,7 @@ func (t *FlowTable) place(f *flow) {
 	case want == listAttempt && f.list == listAttempt:
 		return // the attempt timer counts from the first SYN
 	}
-	t.lists[f.list].remove(f)
+	t.unlist(f)
 	f.list = want
 	switch want {
 	case listAttempt:
@@ -447,6 +503,7 @@ func (t *FlowTable) place(f *flow) {
 		f.ref = f.last
 	}
 	t.lists[want].pushBack(f)
+	t.noteDue(f.ref.Add(t.timeout[want]))
 }
 
 func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow {
@@ -484,6 +541,7 @@ func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow 
 	if t.cfg.ActiveTimeout > 0 {
 		f.nextUpdate = d.Time.Add(t.cfg.ActiveTimeout)
 		t.updates.pushBack(f)
+		t.noteDue(f.nextUpdate)
 	}
 	return f
 }
