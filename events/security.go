@@ -10,10 +10,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vigil-health/vigil/internal/tlsfile"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-health/vigil/internal/tlsfile"
 )
 
 // SecurityConfiguration authenticates and encrypts the connection to an

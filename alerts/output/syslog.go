@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigil-health/vigil/internal/tlsfile"
-
 	"github.com/vigil-health/vigil/alerts"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/tlsfile"
 )
 
 // SyslogMessage is one RFC 5424 message.

@@ -27,10 +27,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vigil-health/vigil/internal/atomicfile"
-
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/atomicfile"
 )
 
 // Configuration of one feed.

@@ -27,10 +27,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-health/vigil/internal/tlsfile"
-
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/tlsfile"
 )
 
 // Configuration of one FortiGate (one VDOM).

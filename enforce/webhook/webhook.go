@@ -26,10 +26,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-health/vigil/internal/tlsfile"
-
 	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
+	"github.com/vigil-health/vigil/internal/tlsfile"
 )
 
 // Header names of a delivery.
