@@ -57,7 +57,8 @@ type Component struct {
 
 	mu    sync.RWMutex
 	model *Model
-	seq   uint64 // last alerts-stream sequence applied
+	seq   uint64          // last alerts-stream sequence applied
+	next  events.Position // where the stream resumes after it
 	saved time.Time
 
 	// socFloor is the alerts-stream sequence of the last alert already
@@ -114,10 +115,10 @@ func (c *Component) Start(ctx context.Context) error {
 	spec := events.ConsumerSpec{
 		Stream: events.StreamAlerts, Durable: c.deps.Durable,
 		Kinds:      []events.Kind{events.KindAlert, events.KindAlertState},
-		Projection: true, StartSeq: 1,
+		Projection: true,
 	}
 	if cp := c.deps.Checkpoints; cp != nil {
-		seq, st, ok, err := cp.LoadCheckpoint(ctx, c.deps.Durable)
+		next, st, ok, err := cp.LoadCheckpoint(ctx, c.deps.Durable)
 		if err != nil {
 			return err
 		}
@@ -125,8 +126,8 @@ func (c *Component) Start(ctx context.Context) error {
 			if err := c.model.RestoreState(st); err != nil {
 				return err
 			}
-			spec.StartSeq, c.seq = seq+1, seq
-			c.logger.Info("alerts restored from checkpoint", "seq", seq, "incidents", c.model.Stats().Incidents)
+			spec.From, c.next, c.seq = next, next, max(next.Seq, 1)-1
+			c.logger.Info("alerts restored from checkpoint", "next", next, "incidents", c.model.Stats().Incidents)
 		}
 	}
 	c.saved = time.Now()
@@ -157,13 +158,13 @@ func (c *Component) Checkpoint(ctx context.Context) error {
 		return nil
 	}
 	c.mu.RLock()
-	seq := c.seq
+	next := c.next
 	st, err := c.model.MarshalState()
 	c.mu.RUnlock()
-	if err != nil || seq == 0 {
+	if err != nil || next.Seq == 0 {
 		return err
 	}
-	return c.deps.Checkpoints.SaveCheckpoint(ctx, c.deps.Durable, seq, st)
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, c.deps.Durable, next, st)
 }
 
 // Stats are the component's counters.
@@ -191,13 +192,13 @@ func (c *Component) Stats() Stats {
 }
 
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
-	if c.outbox.Pending(d.Seq) {
+	if c.outbox.Pending(d.Position()) {
 		// A retry of a delivery already applied: publish what it produced.
-		if err := c.outbox.Flush(ctx, c.deps.Bus, d.Seq); err != nil {
+		if err := c.outbox.Flush(ctx, c.deps.Bus, d.Position()); err != nil {
 			return err
 		}
 		c.mu.Lock()
-		c.seq = d.Seq
+		c.seq, c.next = d.Seq, d.Next()
 		c.mu.Unlock()
 		return nil
 	}
@@ -236,12 +237,12 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 		}
 		c.done(ev.ID, why)
 	}
-	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, out); err != nil {
+	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Position(), out); err != nil {
 		return err
 	}
 	c.socPublished.Add(uint64(countSOC(out)))
 	c.mu.Lock()
-	c.seq = d.Seq
+	c.seq, c.next = d.Seq, d.Next()
 	c.mu.Unlock()
 	if time.Since(c.saved) >= c.cfg.CheckpointEvery {
 		c.saved = time.Now()

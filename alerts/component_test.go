@@ -344,7 +344,7 @@ func TestReplayGivesTheSameState(t *testing.T) {
 	if err := g.comp.Stop(context.Background()); err != nil { // writes the checkpoint
 		t.Fatal(err)
 	}
-	if cp.seq == 0 {
+	if cp.next.Seq == 0 {
 		t.Fatal("no checkpoint written on stop")
 	}
 
@@ -444,17 +444,17 @@ func stateOf(t *testing.T, c *Component) []byte {
 }
 
 type memCheckpoints struct {
-	seq   uint64
+	next  events.Position
 	state []byte
 }
 
-func (m *memCheckpoints) SaveCheckpoint(_ context.Context, _ string, seq uint64, st []byte) error {
-	m.seq, m.state = seq, append([]byte(nil), st...)
+func (m *memCheckpoints) SaveCheckpoint(_ context.Context, _ string, next events.Position, st []byte) error {
+	m.next, m.state = next, append([]byte(nil), st...)
 	return nil
 }
 
-func (m *memCheckpoints) LoadCheckpoint(context.Context, string) (uint64, []byte, bool, error) {
-	return m.seq, m.state, m.seq > 0, nil
+func (m *memCheckpoints) LoadCheckpoint(context.Context, string) (events.Position, []byte, bool, error) {
+	return m.next, m.state, m.next.Seq > 0, nil
 }
 
 func countKind(t *testing.T, b *events.Bus, k events.Kind) int {

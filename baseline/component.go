@@ -57,8 +57,8 @@ type Component struct {
 
 	worker events.Worker
 
-	seq   uint64    // stream sequence of the last event applied (under mu)
-	saved time.Time // wall time of the last checkpoint (handler only)
+	next  events.Position // where the stream resumes after the last event applied (under mu)
+	saved time.Time       // wall time of the last checkpoint (handler only)
 }
 
 // New returns an inert component.
@@ -92,10 +92,10 @@ func (c *Component) Start(ctx context.Context) error {
 	spec := events.ConsumerSpec{
 		Stream: events.StreamSensor, Durable: Durable,
 		Kinds:      []events.Kind{events.KindFlow, events.KindObservation, events.KindAuth},
-		Projection: true, StartSeq: 1,
+		Projection: true,
 	}
 	if cp := c.deps.Checkpoints; cp != nil {
-		seq, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
+		next, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (c *Component) Start(ctx context.Context) error {
 			c.mu.Lock()
 			err := c.model.RestoreState(st)
 			if err == nil {
-				c.seq = seq
+				c.next = next
 			}
 			c.mu.Unlock()
 			if err != nil {
@@ -111,8 +111,8 @@ func (c *Component) Start(ctx context.Context) error {
 				// the truth, and the model is rebuilt from it.
 				c.logger.Warn("baseline checkpoint ignored; rebuilding from the stream", "err", err)
 			} else {
-				spec.StartSeq = seq + 1
-				c.logger.Info("baseline restored from checkpoint", "seq", seq, "devices", c.Stats().Devices)
+				spec.From = next
+				c.logger.Info("baseline restored from checkpoint", "next", next, "devices", c.Stats().Devices)
 			}
 		}
 	}
@@ -135,13 +135,13 @@ func (c *Component) Checkpoint(ctx context.Context) error {
 		return nil
 	}
 	c.mu.Lock()
-	seq := c.seq
+	next := c.next
 	st, err := c.model.MarshalState()
 	c.mu.Unlock()
-	if err != nil || seq == 0 {
+	if err != nil || next.Seq == 0 {
 		return err
 	}
-	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, seq, st)
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, next, st)
 }
 
 // Learn takes an edge or a service as normal for a device (a person's
@@ -200,8 +200,8 @@ func (c *Component) Devices() []Readiness {
 }
 
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
-	if c.outbox.Pending(d.Seq) {
-		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
+	if c.outbox.Pending(d.Position()) {
+		return c.outbox.Flush(ctx, c.deps.Bus, d.Position())
 	}
 	var out []events.Event[events.Deviation]
 	var err error
@@ -218,11 +218,11 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	if err != nil {
 		return err
 	}
-	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
+	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Position(), events.Messages(out)); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.seq = d.Seq
+	c.next = d.Next()
 	c.mu.Unlock()
 	if time.Since(c.saved) >= c.deps.CheckpointEvery {
 		c.saved = time.Now()

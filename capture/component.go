@@ -28,6 +28,13 @@ type Publisher interface {
 	Publish(ctx context.Context, m events.Message) error
 }
 
+// Flusher is a Publisher that holds events back to send them in batches
+// (events.Batcher): a capture that ends flushes it, so every event it
+// produced is stored when Run returns.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
 // Dependencies of the component.
 type Dependencies struct {
 	Logger    *slog.Logger
@@ -409,6 +416,14 @@ func (c *Component) run(ctx context.Context, src Source, worker int) error {
 	if worker == 0 {
 		p.health(true)
 	}
+	if f, ok := c.deps.Publisher.(Flusher); ok {
+		if err := f.Flush(p.ctx); err != nil {
+			c.publishErrors.Add(uint64(events.FailedEvents(err)))
+			if p.firstPublishErr == nil {
+				p.firstPublishErr = err
+			}
+		}
+	}
 	st := c.Stats()
 	log.Info("capture finished", "packets", st.Packets, "flows", st.Flows,
 		"decode_errors", st.DecodeErrors, "publish_errors", st.PublishErrors, "source_errors", st.SourceErrors)
@@ -633,7 +648,7 @@ func (p *pipeline) emitFlow(f events.Flow) {
 
 func (p *pipeline) publish(m events.Message) {
 	if err := p.c.deps.Publisher.Publish(p.ctx, m); err != nil {
-		p.c.publishErrors.Add(1)
+		p.c.publishErrors.Add(uint64(events.FailedEvents(err))) // a batch sent by this call may hold many
 		if p.firstPublishErr == nil {
 			p.firstPublishErr = err
 		}

@@ -145,7 +145,7 @@ func TestDeployRoles(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if err := engine.SaveCheckpoint(ctx, "probe", 1, []byte("state")); err != nil {
+	if err := engine.SaveCheckpoint(ctx, "probe", events.Position{Seq: 2}, []byte("state")); err != nil {
 		t.Errorf("engine checkpoint: %v", err)
 	}
 	l, err := Claim(ctx, engine.JetStream(), LeaseConfiguration{Slots: 2, Slot: -1, TTL: 2 * time.Second}, "engine", nil)

@@ -347,6 +347,9 @@ events:
   url: %q
   replicas: 3
   publish_timeout: 60s
+  # Small batches: the sensor's publishing spreads over many messages,
+  # so a fault lands while it publishes.
+  batch: {max_events: 8}
   retention:
     sensor: {max_age: 24h, max_bytes: 1073741824}
     analytics: {max_age: 24h, max_bytes: 268435456}
@@ -409,19 +412,28 @@ func (r *rig) sensor(name string) *proc {
 	return startProc(r.t, r.dir, name, r.vigil, "sensor", "--config", r.config, "--nats", r.nats.URLs(), "--pcap", r.capture, "--log-level", "info")
 }
 
-// streamMessages is how many events the sensor stream holds.
+// streamMessages is how many events the sensor stream holds: its
+// messages are batches (events.Batcher), counted event by event.
 func (r *rig) streamMessages(js jetstream.JetStream) uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := js.Stream(ctx, events.StreamSensor)
+	cons, err := js.OrderedConsumer(ctx, events.StreamSensor, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return 0
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
+	info, err := cons.Info(ctx)
+	if err != nil || info.NumPending == 0 {
 		return 0
 	}
-	return info.State.Msgs
+	var n uint64
+	for left := info.NumPending; left > 0; left-- {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			return n
+		}
+		n += uint64(events.CountEvents(msg.Data()))
+	}
+	return n
 }
 
 // rows counts the rows of a table, copies included (no FINAL), and the

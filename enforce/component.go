@@ -232,8 +232,8 @@ func (c *Component) ttl(b *Block, now time.Time) time.Duration {
 
 // handle processes one decision or alert.
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
-	if c.outbox.Pending(d.Seq) {
-		if err := c.outbox.Flush(ctx, c.deps.Bus, d.Seq); err != nil {
+	if c.outbox.Pending(d.Position()) {
+		if err := c.outbox.Flush(ctx, c.deps.Bus, d.Position()); err != nil {
 			return err
 		}
 		c.triggerAll()
@@ -281,7 +281,7 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	out = append(out, more...)
 	// The audit comes first: the reconcilers' applied steps follow the
 	// requested and gate steps in the stream.
-	if perr := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, out); perr != nil {
+	if perr := c.outbox.Publish(ctx, c.deps.Bus, d.Position(), out); perr != nil {
 		return perr
 	}
 	if len(out) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Configuration struct {
 	Retention RetentionConfiguration `yaml:"retention"`
 	// PublishTimeout bounds one publish when the caller's context has none.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// Batch bounds the batches of events the sensor publishes as one
+	// message (batch.go).
+	Batch BatchConfiguration `yaml:"batch"`
 	// Security authenticates and encrypts the connection to an external
 	// NATS (TLS, credentials file, nkey seed, user and password).
 	Security SecurityConfiguration `yaml:"security"`
@@ -62,6 +66,7 @@ func DefaultConfiguration() Configuration {
 		DuplicateWindow: 2 * time.Hour,
 		Retention:       DefaultRetention(),
 		PublishTimeout:  10 * time.Second,
+		Batch:           DefaultBatch(),
 		Embedded:        EmbeddedConfiguration{MaxStoreBytes: 64 << 30},
 	}
 }
@@ -98,6 +103,7 @@ func (c Configuration) Validate() []error {
 			errs = append(errs, fmt.Errorf("retention.%s.max_bytes: must be positive, got %d", s.name, s.l.MaxBytes))
 		}
 	}
+	errs = append(errs, c.Batch.validate()...)
 	errs = append(errs, c.Security.validate()...)
 	if c.URL == "" && c.Embedded.MaxStoreBytes <= 0 {
 		errs = append(errs, fmt.Errorf("embedded.max_store_bytes: must be positive, got %d", c.Embedded.MaxStoreBytes))
@@ -391,14 +397,16 @@ func (s ConsumerSpec) subjects() []string {
 	return subjects
 }
 
-// Consume delivers the stream's messages to h, in stream order, until ctx
+// Consume delivers the stream's events to h, in stream order, until ctx
 // is cancelled; it returns nil then. The durable consumer is declared (or
 // updated) first, so a restarted process resumes where it acknowledged.
 //
 // A handler error is retried in place with backoff, so a partition's order
-// is kept; a message is acknowledged only after h returned nil. A message
-// delivered again after it was handled (an acknowledgement lost in a
-// restart of the connection) is skipped by stream sequence.
+// is kept; a message is acknowledged only after h returned nil for each
+// of its events. An event delivered again after it was handled (an
+// acknowledgement lost in a restart of the connection) is skipped by its
+// position. An event that does not decode is counted as poison and
+// skipped; a message of one such event is terminated.
 func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
 	spec.Durable = b.cfg.Share.name(spec.Durable)
 	cc := jetstream.ConsumerConfig{
@@ -410,21 +418,29 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
 		MaxAckPending:  4096,
 		MaxDeliver:     -1,
 	}
+	// last is the position of the last event handled; events at or before
+	// it are skipped.
+	last := Position{0, math.MaxInt}
 	if spec.Projection {
 		// The start position of a durable consumer cannot be updated:
-		// recreate it from the checkpoint's sequence.
+		// recreate it from the checkpoint's position.
 		if err := b.js.DeleteConsumer(ctx, spec.Stream, spec.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("reset consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 		}
-		if spec.StartSeq > 1 {
-			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, spec.StartSeq
+		if spec.From.Seq > 1 {
+			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, spec.From.Seq
+		}
+		if spec.From.Index > 0 {
+			last = Position{spec.From.Seq, spec.From.Index - 1}
 		}
 	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, cc)
 	if err != nil {
 		return fmt.Errorf("declare consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	// Bounded by bytes as well: a message of the sensor holds hundreds of
+	// events.
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(512, 8<<20))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", spec.Durable, err)
 	}
@@ -438,7 +454,6 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
 		it.Stop()
 	}()
 	log := b.logger.With("consumer", spec.Durable, "stream", spec.Stream)
-	var last uint64
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -455,27 +470,39 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
 			continue
 		}
 		seq := meta.Sequence.Stream
-		if seq <= last {
-			b.redelivered.Add(1)
-			_ = msg.Ack()
-			continue
+		var poison error
+		handled := 0
+		rest := msg.Data()
+		for i := 0; rest != nil || i == 0; i++ {
+			var data []byte
+			data, rest = NextEvent(rest)
+			pos := Position{seq, i}
+			if !last.Before(pos) {
+				b.redelivered.Add(1)
+				continue
+			}
+			hdr, err := DecodeHeader(data)
+			if err != nil {
+				b.pois.Add(1)
+				log.Error("undecodable event skipped", "seq", seq, "index", i, "subject", msg.Subject(), "err", err)
+				poison, last = err, pos
+				continue
+			}
+			d := Delivery{
+				Stream: spec.Stream, Seq: seq, Index: i, Last: rest == nil, Subject: msg.Subject(), Header: hdr,
+				Data: data, Redelivered: meta.NumDelivered > 1,
+			}
+			if !b.handle(ctx, log, msg, d, h) {
+				return nil // cancelled: the message stays unacknowledged and is redelivered
+			}
+			handled++
+			last = pos
 		}
-		hdr, err := DecodeHeader(msg.Data())
-		if err != nil {
-			b.pois.Add(1)
-			log.Error("undecodable event terminated", "seq", seq, "subject", msg.Subject(), "err", err)
-			_ = msg.TermWithReason(err.Error())
-			last = seq
-			continue
+		if poison != nil && handled == 0 && CountEvents(msg.Data()) <= 1 {
+			_ = msg.TermWithReason(poison.Error())
+		} else if aerr := msg.Ack(); aerr != nil {
+			log.Warn("ack failed; the message will be redelivered and skipped", "seq", seq, "err", aerr)
 		}
-		d := Delivery{
-			Stream: spec.Stream, Seq: seq, Subject: msg.Subject(), Header: hdr,
-			Data: msg.Data(), Redelivered: meta.NumDelivered > 1,
-		}
-		if !b.handle(ctx, log, msg, d, h) {
-			return nil // cancelled: the message stays unacknowledged and is redelivered
-		}
-		last = seq
 	}
 }
 
@@ -488,20 +515,16 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, d
 		switch {
 		case err == nil:
 			b.delivered.Add(1)
-			if aerr := msg.Ack(); aerr != nil {
-				log.Warn("ack failed; the message will be redelivered and skipped", "seq", d.Seq, "err", aerr)
-			}
 			return true
 		case errors.Is(err, ErrPoison):
 			b.pois.Add(1)
-			log.Error("event terminated as unprocessable", "seq", d.Seq, "id", d.Header.ID, "kind", d.Header.Kind, "err", err)
-			_ = msg.TermWithReason(err.Error())
+			log.Error("event skipped as unprocessable", "seq", d.Seq, "index", d.Index, "id", d.Header.ID, "kind", d.Header.Kind, "err", err)
 			return true
 		case ctx.Err() != nil:
 			return false
 		}
 		b.retries.Add(1)
-		log.Warn("handler failed, retrying", "seq", d.Seq, "id", d.Header.ID, "err", err, "backoff", backoff)
+		log.Warn("handler failed, retrying", "seq", d.Seq, "index", d.Index, "id", d.Header.ID, "err", err, "backoff", backoff)
 		_ = msg.InProgress()
 		select {
 		case <-ctx.Done():
@@ -549,7 +572,7 @@ func (b *Bus) WaitCaughtUp(ctx context.Context, stream, durable string) error {
 	}
 }
 
-// Read calls fn for every message of the stream that matches kinds and was
+// Read calls fn for every event of the stream that matches kinds and was
 // stored before the call, in stream order, with an ephemeral ordered
 // consumer. Reports and replay use it.
 func (b *Bus) Read(ctx context.Context, stream string, kinds []Kind, fn func(Delivery) error) error {
@@ -574,15 +597,30 @@ func (b *Bus) Read(ctx context.Context, stream string, kinds []Kind, fn func(Del
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
-		hdr, err := DecodeHeader(msg.Data())
-		if err != nil {
-			return fmt.Errorf("read %s seq %d: %w", stream, meta.Sequence.Stream, err)
-		}
-		if err := fn(Delivery{Stream: stream, Seq: meta.Sequence.Stream, Subject: msg.Subject(), Header: hdr, Data: msg.Data()}); err != nil {
+		if err := EachDelivery(stream, meta.Sequence.Stream, msg.Subject(), msg.Data(), fn); err != nil {
 			return err
 		}
 		if meta.NumPending == 0 {
 			return nil
 		}
 	}
+}
+
+// EachDelivery calls fn with each event of a message read outside
+// Consume (an ordered consumer); an event that does not decode is an
+// error naming its position.
+func EachDelivery(stream string, seq uint64, subject string, payload []byte, fn func(Delivery) error) error {
+	rest := payload
+	for i := 0; rest != nil || i == 0; i++ {
+		var data []byte
+		data, rest = NextEvent(rest)
+		hdr, err := DecodeHeader(data)
+		if err != nil {
+			return fmt.Errorf("read %s seq %d event %d: %w", stream, seq, i, err)
+		}
+		if err := fn(Delivery{Stream: stream, Seq: seq, Index: i, Last: rest == nil, Subject: subject, Header: hdr, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -15,19 +15,25 @@ import (
 // checkpoints (inventory, baselines, ...), one object per projection.
 const CheckpointBucket = "VIGIL_CHECKPOINTS"
 
-// Checkpointer saves and loads projection state with the stream sequence
-// it reflects.
+// Checkpointer saves and loads projection state with the stream position
+// it resumes from (the next event to apply).
 type Checkpointer interface {
-	SaveCheckpoint(ctx context.Context, name string, seq uint64, state []byte) error
+	SaveCheckpoint(ctx context.Context, name string, next Position, state []byte) error
 	// LoadCheckpoint returns ok=false when none was saved.
-	LoadCheckpoint(ctx context.Context, name string) (seq uint64, state []byte, ok bool, err error)
+	LoadCheckpoint(ctx context.Context, name string) (next Position, state []byte, ok bool, err error)
 }
 
 var _ Checkpointer = (*Bus)(nil)
 
-// checkpointMagic starts every checkpoint object, then the sequence (8
-// bytes, big endian), then the state.
-const checkpointMagic = "VGCP1"
+// checkpointMagic starts every checkpoint object, then the next
+// position's sequence (8 bytes, big endian) and index (4 bytes), then the
+// state. Objects of the first format (checkpointMagicV1, the sequence of
+// the last message applied, when every message held one event) still
+// load.
+const (
+	checkpointMagic   = "VGCP2"
+	checkpointMagicV1 = "VGCP1"
+)
 
 func (b *Bus) checkpoints(ctx context.Context) (jetstream.ObjectStore, error) {
 	os, err := b.js.ObjectStore(ctx, CheckpointBucket)
@@ -43,17 +49,18 @@ func (b *Bus) checkpoints(ctx context.Context) (jetstream.ObjectStore, error) {
 	return os, nil
 }
 
-// SaveCheckpoint stores state as the checkpoint of name at stream
-// sequence seq, replacing the previous one.
-func (b *Bus) SaveCheckpoint(ctx context.Context, name string, seq uint64, state []byte) error {
+// SaveCheckpoint stores state as the checkpoint of name, to resume at
+// next, replacing the previous one.
+func (b *Bus) SaveCheckpoint(ctx context.Context, name string, next Position, state []byte) error {
 	name = b.cfg.Share.name(name)
 	os, err := b.checkpoints(ctx)
 	if err != nil {
 		return err
 	}
-	var hdr [len(checkpointMagic) + 8]byte
+	var hdr [len(checkpointMagic) + 12]byte
 	copy(hdr[:], checkpointMagic)
-	binary.BigEndian.PutUint64(hdr[len(checkpointMagic):], seq)
+	binary.BigEndian.PutUint64(hdr[len(checkpointMagic):], next.Seq)
+	binary.BigEndian.PutUint32(hdr[len(checkpointMagic)+8:], uint32(next.Index))
 	r := io.MultiReader(bytes.NewReader(hdr[:]), bytes.NewReader(state))
 	if _, err := os.Put(ctx, jetstream.ObjectMeta{Name: name}, r); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
@@ -62,22 +69,33 @@ func (b *Bus) SaveCheckpoint(ctx context.Context, name string, seq uint64, state
 }
 
 // LoadCheckpoint reads the checkpoint of name.
-func (b *Bus) LoadCheckpoint(ctx context.Context, name string) (uint64, []byte, bool, error) {
+func (b *Bus) LoadCheckpoint(ctx context.Context, name string) (Position, []byte, bool, error) {
 	name = b.cfg.Share.name(name)
 	os, err := b.checkpoints(ctx)
 	if err != nil {
-		return 0, nil, false, err
+		return Position{}, nil, false, err
 	}
 	data, err := os.GetBytes(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return 0, nil, false, nil
+		return Position{}, nil, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("load checkpoint %s: %w", name, err)
+		return Position{}, nil, false, fmt.Errorf("load checkpoint %s: %w", name, err)
 	}
+	next, state, err := parseCheckpoint(data)
+	if err != nil {
+		return Position{}, nil, false, fmt.Errorf("load checkpoint %s: %w", name, err)
+	}
+	return next, state, true, nil
+}
+
+func parseCheckpoint(data []byte) (Position, []byte, error) {
 	n := len(checkpointMagic)
-	if len(data) < n+8 || string(data[:n]) != checkpointMagic {
-		return 0, nil, false, fmt.Errorf("load checkpoint %s: not a Vigil checkpoint", name)
+	switch {
+	case len(data) >= n+12 && string(data[:n]) == checkpointMagic:
+		return Position{binary.BigEndian.Uint64(data[n : n+8]), int(binary.BigEndian.Uint32(data[n+8 : n+12]))}, data[n+12:], nil
+	case len(data) >= n+8 && string(data[:n]) == checkpointMagicV1:
+		return Position{binary.BigEndian.Uint64(data[n:n+8]) + 1, 0}, data[n+8:], nil
 	}
-	return binary.BigEndian.Uint64(data[n : n+8]), data[n+8:], true, nil
+	return Position{}, nil, errors.New("not a Vigil checkpoint")
 }

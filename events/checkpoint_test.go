@@ -25,12 +25,12 @@ func TestCheckpointRoundTripAndProjectionStart(t *testing.T) {
 		}
 	}
 	state := bytes.Repeat([]byte("device state "), 200_000) // larger than a KV value may be
-	if err := b.SaveCheckpoint(ctx, "inv", 4, state); err != nil {
+	if err := b.SaveCheckpoint(ctx, "inv", Position{5, 0}, state); err != nil {
 		t.Fatal(err)
 	}
-	seq, got, ok, err := b.LoadCheckpoint(ctx, "inv")
-	if err != nil || !ok || seq != 4 || !bytes.Equal(got, state) {
-		t.Fatalf("load: seq=%d ok=%v err=%v len=%d", seq, ok, err, len(got))
+	next, got, ok, err := b.LoadCheckpoint(ctx, "inv")
+	if err != nil || !ok || next != (Position{5, 0}) || !bytes.Equal(got, state) {
+		t.Fatalf("load: next=%v ok=%v err=%v len=%d", next, ok, err, len(got))
 	}
 
 	// A projection consumer that already acknowledged everything restarts
@@ -40,7 +40,7 @@ func TestCheckpointRoundTripAndProjectionStart(t *testing.T) {
 	stop := consumeInBackground(t, b, spec, all.handle)
 	waitFor(t, func() bool { return len(all.got()) == 6 })
 	stop()
-	spec.StartSeq = seq + 1
+	spec.From = next
 	var rest collector
 	stop = consumeInBackground(t, b, spec, rest.handle)
 	waitFor(t, func() bool { return len(rest.got()) == 2 })
@@ -52,8 +52,8 @@ func TestCheckpointRoundTripAndProjectionStart(t *testing.T) {
 	// The checkpoint survives a restart of the server.
 	stopBus(t, b)
 	b2 := newTestBus(t, dir)
-	if seq, got, ok, err := b2.LoadCheckpoint(ctx, "inv"); err != nil || !ok || seq != 4 || !bytes.Equal(got, state) {
-		t.Fatalf("after restart: seq=%d ok=%v err=%v", seq, ok, err)
+	if next, got, ok, err := b2.LoadCheckpoint(ctx, "inv"); err != nil || !ok || next != (Position{5, 0}) || !bytes.Equal(got, state) {
+		t.Fatalf("after restart: next=%v ok=%v err=%v", next, ok, err)
 	}
 }
 

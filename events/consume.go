@@ -6,12 +6,16 @@ import (
 	"sync"
 )
 
-// Delivery is one message handed to a consumer's handler.
+// Delivery is one event handed to a consumer's handler.
 type Delivery struct {
 	// Stream and Seq locate the message in JetStream; Seq increases along
-	// the stream and is what projections checkpoint.
+	// the stream. Index is the event's place in the message (a batch,
+	// batch.go) and Last is true for the message's last event: the
+	// message is acknowledged after it. Projections checkpoint Next().
 	Stream string
 	Seq    uint64
+	Index  int
+	Last   bool
 	// Subject the message was published on.
 	Subject string
 	// Header is the decoded event header; Data the whole JSON payload,
@@ -20,6 +24,30 @@ type Delivery struct {
 	Data   []byte
 	// Redelivered is true when JetStream delivered this message before.
 	Redelivered bool
+}
+
+// Position is where an event sits in a stream: its message's sequence and
+// its index within the message.
+type Position struct {
+	Seq   uint64
+	Index int
+}
+
+// Before reports whether p comes before q in the stream.
+func (p Position) Before(q Position) bool {
+	return p.Seq < q.Seq || p.Seq == q.Seq && p.Index < q.Index
+}
+
+// Position is the delivered event's position.
+func (d Delivery) Position() Position { return Position{d.Seq, d.Index} }
+
+// Next is the position of the event after this one: what a projection
+// that applied this event resumes from.
+func (d Delivery) Next() Position {
+	if d.Last {
+		return Position{d.Seq + 1, 0}
+	}
+	return Position{d.Seq, d.Index + 1}
 }
 
 // Handler processes one delivery. The message is acknowledged only after
@@ -44,11 +72,12 @@ type ConsumerSpec struct {
 	Kinds []Kind
 	// Projection marks a consumer whose state lives in memory and is
 	// restored from a checkpoint: the durable consumer is recreated to
-	// deliver from StartSeq (the sequence after the checkpoint; 0 or 1
-	// means the whole stream) instead of resuming where it acknowledged,
-	// so a restarted projection never skips events it had not saved.
+	// deliver from From (the checkpoint's next position; the zero
+	// Position means the whole stream) instead of resuming where it
+	// acknowledged, so a restarted projection never skips events it had
+	// not saved, nor applies twice the part of a batch it had.
 	Projection bool
-	StartSeq   uint64
+	From       Position
 }
 
 // DecodeDelivery decodes a delivery as an event with body B. A payload

@@ -16,25 +16,25 @@ type Publisher interface {
 // projection the same input twice. Events already stored are dropped by
 // JetStream's de-duplication on their content-derived IDs.
 type Outbox struct {
-	seq     uint64
+	at      Position
 	pending []Message
 }
 
-// Pending returns the output kept for the delivery at seq, if any.
-func (o *Outbox) Pending(seq uint64) bool {
-	return o.pending != nil && o.seq == seq
+// Pending returns the output kept for the delivery at position at, if any.
+func (o *Outbox) Pending(at Position) bool {
+	return o.pending != nil && o.at == at
 }
 
-// Flush publishes the output kept for the delivery at seq.
-func (o *Outbox) Flush(ctx context.Context, p Publisher, seq uint64) error {
-	return o.Publish(ctx, p, seq, o.pending)
+// Flush publishes the output kept for the delivery at position at.
+func (o *Outbox) Flush(ctx context.Context, p Publisher, at Position) error {
+	return o.Publish(ctx, p, at, o.pending)
 }
 
-// Publish publishes out in order for the delivery at seq.
-func (o *Outbox) Publish(ctx context.Context, p Publisher, seq uint64, out []Message) error {
+// Publish publishes out in order for the delivery at position at.
+func (o *Outbox) Publish(ctx context.Context, p Publisher, at Position, out []Message) error {
 	for _, m := range out {
 		if err := p.Publish(ctx, m); err != nil {
-			o.seq, o.pending = seq, out
+			o.at, o.pending = at, out
 			return fmt.Errorf("publish %s: %w", m.Meta().Kind, err)
 		}
 	}

@@ -53,9 +53,9 @@ type Component struct {
 	outbox events.Outbox
 
 	worker events.Worker
-	// seq is the stream sequence of the last event handled, saved is when
+	// next is where the stream resumes after the last event handled, saved is when
 	// the last checkpoint was written (wall clock: it only paces saving).
-	seq   uint64
+	next  events.Position
 	saved time.Time
 }
 
@@ -85,10 +85,10 @@ func (c *Component) Start(ctx context.Context) error {
 	spec := events.ConsumerSpec{
 		Stream: events.StreamSensor, Durable: Durable,
 		Kinds:      []events.Kind{events.KindFlow, events.KindObservation},
-		Projection: true, StartSeq: 1,
+		Projection: true,
 	}
 	if cp := c.deps.Checkpoints; cp != nil {
-		seq, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
+		next, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
 		if err != nil {
 			return err
 		}
@@ -96,9 +96,8 @@ func (c *Component) Start(ctx context.Context) error {
 			if err := c.model.RestoreState(st); err != nil {
 				return err
 			}
-			spec.StartSeq = seq + 1
-			c.seq = seq
-			c.logger.Info("inventory restored from checkpoint", "seq", seq, "devices", c.model.Stats().Devices)
+			spec.From, c.next = next, next
+			c.logger.Info("inventory restored from checkpoint", "next", next, "devices", c.model.Stats().Devices)
 		}
 	}
 	c.saved = time.Now()
@@ -120,13 +119,13 @@ func (c *Component) Checkpoint(ctx context.Context) error {
 		return nil
 	}
 	c.mu.RLock()
-	seq := c.seq
+	next := c.next
 	st, err := c.model.MarshalState()
 	c.mu.RUnlock()
-	if err != nil || seq == 0 {
+	if err != nil || next.Seq == 0 {
 		return err
 	}
-	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, seq, st)
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, next, st)
 }
 
 // Device returns one device by ID.
@@ -166,8 +165,8 @@ func (c *Component) Stats() Stats {
 }
 
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
-	if c.outbox.Pending(d.Seq) {
-		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
+	if c.outbox.Pending(d.Position()) {
+		return c.outbox.Flush(ctx, c.deps.Bus, d.Position())
 	}
 	var out []events.Event[events.DeviceChange]
 	var err error
@@ -180,11 +179,11 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	if err != nil {
 		return err
 	}
-	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
+	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Position(), events.Messages(out)); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.seq = d.Seq
+	c.next = d.Next()
 	c.mu.Unlock()
 	if time.Since(c.saved) >= c.deps.CheckpointEvery {
 		c.saved = time.Now()

@@ -212,8 +212,8 @@ func (c *Component) Stats() Stats {
 // again instead of deciding anew (the policies may have been reloaded in
 // between); events already stored are de-duplicated by their IDs.
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
-	if c.outbox.Pending(d.Seq) {
-		return c.countPublish(c.outbox.Flush(ctx, c.deps.Bus, d.Seq))
+	if c.outbox.Pending(d.Position()) {
+		return c.countPublish(c.outbox.Flush(ctx, c.deps.Bus, d.Position()))
 	}
 	if d.Header.Kind != events.KindDeviation {
 		return nil
@@ -236,15 +236,15 @@ func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 			"decision", dec.ID, "deviation", ev.ID, "revision", dec.Body.Revision, "err", dec.Body.Error)
 	}
 	out := append([]events.Message{dec}, events.Messages(alerts)...)
-	return c.countPublish(c.outbox.Publish(ctx, c.deps.Bus, d.Seq, out))
+	return c.countPublish(c.outbox.Publish(ctx, c.deps.Bus, d.Position(), out))
 }
 
 // handleEdge decides the edge of one flow, once per edge and policy
 // revision (Engine.EvaluateEdge), and publishes the decision and alerts;
 // a flow on an edge already decided costs a decode and a lookup.
 func (c *Component) handleEdge(ctx context.Context, d events.Delivery) error {
-	if c.edgeOutbox.Pending(d.Seq) {
-		return c.countPublish(c.edgeOutbox.Flush(ctx, c.deps.Bus, d.Seq))
+	if c.edgeOutbox.Pending(d.Position()) {
+		return c.countPublish(c.edgeOutbox.Flush(ctx, c.deps.Bus, d.Position()))
 	}
 	if d.Header.Kind != events.KindFlow {
 		return nil
@@ -269,7 +269,7 @@ func (c *Component) handleEdge(ctx context.Context, d events.Delivery) error {
 		c.logger.Warn("edge policy decision recorded an error", "decision", dec.ID, "flow", ev.ID, "err", dec.Body.Error)
 	}
 	out := append([]events.Message{dec}, events.Messages(alerts)...)
-	return c.countPublish(c.edgeOutbox.Publish(ctx, c.deps.Bus, d.Seq, out))
+	return c.countPublish(c.edgeOutbox.Publish(ctx, c.deps.Bus, d.Position(), out))
 }
 
 // countPublish counts a failed publish and returns err.

@@ -53,7 +53,7 @@ type Component struct {
 
 	mu    sync.RWMutex
 	model *Model
-	seqs  map[string]uint64
+	next  map[string]events.Position // where each stream resumes (under mu)
 	saved time.Time
 
 	workers [3]events.Worker
@@ -78,7 +78,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	}
 	deps.Source.Component = "risk"
 	return &Component{deps: deps, logger: deps.Logger.With("component", "risk"),
-		model: NewModel(cfg, deps.Source, deps.Networks), seqs: map[string]uint64{}}, nil
+		model: NewModel(cfg, deps.Source, deps.Networks), next: map[string]events.Position{}}, nil
 }
 
 // Start restores the checkpoint and consumes the three streams.
@@ -89,12 +89,12 @@ func (c *Component) Start(ctx context.Context) error {
 			return err
 		}
 		if ok {
-			seqs, err := c.model.RestoreState(st)
+			next, err := c.model.RestoreState(st)
 			if err != nil {
 				return err
 			}
-			if seqs != nil {
-				c.seqs = seqs
+			if next != nil {
+				c.next = next
 			}
 		}
 	}
@@ -106,7 +106,7 @@ func (c *Component) Start(ctx context.Context) error {
 	}
 	for i, sd := range Consumers {
 		i, stream := i, sd[0]
-		spec := events.ConsumerSpec{Stream: stream, Durable: sd[1], Kinds: kinds[i], Projection: true, StartSeq: c.seqs[stream] + 1}
+		spec := events.ConsumerSpec{Stream: stream, Durable: sd[1], Kinds: kinds[i], Projection: true, From: c.next[stream]}
 		c.workers[i].Start(ctx, c.deps.Bus, spec, func(ctx context.Context, d events.Delivery) error { return c.handle(ctx, i, d) })
 	}
 	return nil
@@ -127,18 +127,18 @@ func (c *Component) Checkpoint(ctx context.Context) error {
 		return nil
 	}
 	c.mu.RLock()
-	st, err := c.model.MarshalState(c.seqs)
-	seq := c.seqs[events.StreamAnalytics]
+	st, err := c.model.MarshalState(c.next)
+	next := c.next[events.StreamAnalytics]
 	c.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	return c.deps.Checkpoints.SaveCheckpoint(ctx, checkpointName, seq, st)
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, checkpointName, next, st)
 }
 
 func (c *Component) handle(ctx context.Context, i int, d events.Delivery) error {
-	if c.outbox[i].Pending(d.Seq) {
-		return c.outbox[i].Flush(ctx, c.deps.Bus, d.Seq)
+	if c.outbox[i].Pending(d.Position()) {
+		return c.outbox[i].Flush(ctx, c.deps.Bus, d.Position())
 	}
 	var out []events.Event[events.Risk]
 	var err error
@@ -157,11 +157,11 @@ func (c *Component) handle(ctx context.Context, i int, d events.Delivery) error 
 	if err != nil {
 		return err
 	}
-	if err := c.outbox[i].Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
+	if err := c.outbox[i].Publish(ctx, c.deps.Bus, d.Position(), events.Messages(out)); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.seqs[d.Stream] = d.Seq
+	c.next[d.Stream] = d.Next()
 	due := time.Since(c.saved) >= c.deps.CheckpointEvery
 	if due {
 		c.saved = time.Now()

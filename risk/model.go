@@ -414,18 +414,21 @@ type modelState struct {
 	Now      time.Time         `json:"now"`
 	Devices  map[string]*facts `json:"devices"`
 	Segments map[string]string `json:"segments"`
-	// Seqs are the stream sequences handled, by stream.
-	Seqs map[string]uint64 `json:"seqs,omitempty"`
+	// Next is the position each stream resumes from. Seqs, the last
+	// sequence handled by stream, is what checkpoints held before the
+	// sensor's messages were batches; it is read, never written.
+	Next map[string]events.Position `json:"next,omitempty"`
+	Seqs map[string]uint64          `json:"seqs,omitempty"`
 }
 
 // MarshalState encodes the model and the stream positions it reflects.
-func (m *Model) MarshalState(seqs map[string]uint64) ([]byte, error) {
-	return json.Marshal(modelState{Version: 1, Now: m.now, Devices: m.devices, Segments: m.segments, Seqs: seqs})
+func (m *Model) MarshalState(next map[string]events.Position) ([]byte, error) {
+	return json.Marshal(modelState{Version: 1, Now: m.now, Devices: m.devices, Segments: m.segments, Next: next})
 }
 
 // RestoreState replaces the model's content with a checkpoint and returns
 // the stream positions it reflects.
-func (m *Model) RestoreState(b []byte) (map[string]uint64, error) {
+func (m *Model) RestoreState(b []byte) (map[string]events.Position, error) {
 	var st modelState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("risk checkpoint: %w", err)
@@ -452,7 +455,13 @@ func (m *Model) RestoreState(b []byte) (map[string]uint64, error) {
 			m.byID[f.Snapshot.ID] = k
 		}
 	}
-	return st.Seqs, nil
+	if st.Next == nil && st.Seqs != nil {
+		st.Next = map[string]events.Position{}
+		for stream, seq := range st.Seqs {
+			st.Next[stream] = events.Position{Seq: seq + 1}
+		}
+	}
+	return st.Next, nil
 }
 
 // displayName names a device for people: its host name, else its vendor

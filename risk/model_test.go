@@ -78,14 +78,14 @@ func TestModelFromEvents(t *testing.T) {
 	}
 
 	// The checkpoint restores the same scores.
-	b, err := m.MarshalState(map[string]uint64{"S": 7})
+	b, err := m.MarshalState(map[string]events.Position{"S": {Seq: 7, Index: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m2 := NewModel(DefaultConfiguration(), src, nil)
-	seqs, err := m2.RestoreState(b)
-	if err != nil || seqs["S"] != 7 {
-		t.Fatal(seqs, err)
+	next, err := m2.RestoreState(b)
+	if err != nil || next["S"] != (events.Position{Seq: 7, Index: 3}) {
+		t.Fatal(next, err)
 	}
 	if a, b := m.Results(), m2.Results(); fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Errorf("restored results differ:\n%v\n%v", a, b)

@@ -39,7 +39,7 @@ const Durable = "store"
 // is counted every time it is retried, a rejected message is counted and
 // kept in rejected_events.
 type WriterStats struct {
-	Received     uint64 // messages fetched from JetStream (redeliveries included)
+	Received     uint64 // events fetched from JetStream (redeliveries included)
 	Inserted     uint64 // event rows inserted
 	Duplicates   uint64 // events not inserted because their ID was already stored or in the batch
 	Rejected     uint64 // messages stored in rejected_events instead of an event table
@@ -195,6 +195,7 @@ type loop struct {
 // batch is one fetch's messages and what they decode to.
 type batch struct {
 	msgs     []jetstream.Msg
+	events   int // in msgs: a message of the sensor holds a batch of events
 	kinds    map[events.Kind]batchRows
 	rejected []rejected
 }
@@ -263,33 +264,38 @@ func (l *loop) run(fetchCtx, insertCtx context.Context) {
 // AckWait (measured: a 50,000-event batch that took longer than
 // FlushInterval to gather lost its last pull for a minute). Short pulls
 // keep Stop prompt without walking away from one.
+//
+// A pull is bounded by bytes too (fetchBytes): a message of the sensor
+// holds hundreds of events.
 const (
 	fetchChunk = 2000
+	fetchBytes = 8 << 20
 	fetchWait  = 100 * time.Millisecond
 )
 
 // fetch pulls the next batch into b.msgs: pulls of at most fetchChunk
-// messages until the batch holds MaxRows, FlushInterval has passed, or
-// ctx ends.
+// messages and fetchBytes until the batch holds MaxRows events,
+// FlushInterval has passed, or ctx ends.
 func (l *loop) fetch(ctx context.Context, b *batch) error {
 	clear(b.msgs)
-	b.msgs = b.msgs[:0]
+	b.msgs, b.events = b.msgs[:0], 0
 	deadline := time.Now().Add(l.w.cfg.FlushInterval)
-	for len(b.msgs) < l.w.cfg.MaxRows && ctx.Err() == nil {
+	for b.events < l.w.cfg.MaxRows && ctx.Err() == nil {
 		wait := min(time.Until(deadline), fetchWait)
 		if wait < time.Millisecond {
 			return nil // the batch's time is up
 		}
-		want := min(l.w.cfg.MaxRows-len(b.msgs), fetchChunk)
-		res, err := l.cons.Fetch(want, jetstream.FetchMaxWait(wait))
+		want := min(l.w.cfg.MaxRows-b.events, fetchChunk)
+		res, err := l.cons.Fetch(want, jetstream.FetchMaxBytes(fetchBytes), jetstream.FetchMaxWait(wait))
 		if err != nil {
 			return fmt.Errorf("fetch from %s: %w", l.stream, err)
 		}
-		n := len(b.msgs)
+		n := b.events
 		for m := range res.Messages() {
 			b.msgs = append(b.msgs, m)
+			b.events += events.CountEvents(m.Data())
 		}
-		l.w.received.Add(uint64(len(b.msgs) - n))
+		l.w.received.Add(uint64(b.events - n))
 		if err := res.Error(); err != nil {
 			return fmt.Errorf("fetch from %s: %w", l.stream, err)
 		}
@@ -310,19 +316,24 @@ func (l *loop) decode(b *batch) {
 		if md, err := m.Metadata(); err == nil {
 			seq = md.Sequence.Stream
 		}
-		env, err := decodeSafely(m.Data(), seq, b.kinds)
-		if err == nil {
-			continue
+		for rest := m.Data(); ; {
+			var data []byte
+			data, rest = events.NextEvent(rest)
+			env, err := decodeSafely(data, seq, b.kinds)
+			if err != nil {
+				if len(data) > maxRejectedData {
+					data = data[:maxRejectedData]
+				}
+				b.rejected = append(b.rejected, rejected{
+					received: time.Now().UTC(), stream: l.stream, seq: seq, subject: m.Subject(),
+					kind: string(env.Kind), id: env.ID, err: err.Error(), data: string(data),
+				})
+				l.w.rejected.Add(1)
+			}
+			if rest == nil {
+				break
+			}
 		}
-		data := m.Data()
-		if len(data) > maxRejectedData {
-			data = data[:maxRejectedData]
-		}
-		b.rejected = append(b.rejected, rejected{
-			received: time.Now().UTC(), stream: l.stream, seq: seq, subject: m.Subject(),
-			kind: string(env.Kind), id: env.ID, err: err.Error(), data: string(data),
-		})
-		l.w.rejected.Add(1)
 	}
 }
 
@@ -342,7 +353,7 @@ func (l *loop) flush(ctx context.Context, b *batch) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.logger.Warn("insert failed, retrying", "err", err, "events", len(b.msgs), "backoff", backoff, "failing_for", time.Since(start).Round(time.Millisecond))
+		l.logger.Warn("insert failed, retrying", "err", err, "events", b.events, "backoff", backoff, "failing_for", time.Since(start).Round(time.Millisecond))
 		if time.Since(heartbeat) > l.w.cfg.AckWait/3 {
 			// Still working on it: JetStream must not deliver the batch
 			// to another writer while this one retries.

@@ -84,9 +84,16 @@ func (h LogHistory) read(ctx context.Context, stream string, kind events.Kind, f
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
-		hdr, err := events.DecodeHeader(msg.Data())
-		if err == nil {
-			if err := fn(events.Delivery{Stream: stream, Seq: meta.Sequence.Stream, Subject: msg.Subject(), Header: hdr, Data: msg.Data()}); err != nil {
+		// A message may hold a batch of events; one that does not decode
+		// is skipped (the engines count it as poison).
+		for i, rest := 0, msg.Data(); rest != nil || i == 0; i++ {
+			var data []byte
+			data, rest = events.NextEvent(rest)
+			hdr, err := events.DecodeHeader(data)
+			if err != nil {
+				continue
+			}
+			if err := fn(events.Delivery{Stream: stream, Seq: meta.Sequence.Stream, Index: i, Last: rest == nil, Subject: msg.Subject(), Header: hdr, Data: data}); err != nil {
 				return err
 			}
 		}

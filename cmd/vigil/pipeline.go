@@ -176,7 +176,7 @@ func (a analysis) run(ctx context.Context, cfg Config, logger *slog.Logger) (*re
 	if err != nil {
 		return nil, err
 	}
-	sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus, Dissectors: protocols.Dissectors})
+	sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: sensorPublisher(eng.bus, cfg.Sensor), Dissectors: protocols.Dissectors})
 	if err != nil {
 		return nil, err
 	}

@@ -34,8 +34,9 @@ type projections struct {
 	inventory *inventory.Model
 	baseline  *baseline.Model
 	alerts    *alerts.Model
-	seq       uint64 // last sensor stream sequence applied
-	alertsSeq uint64 // last alerts stream sequence applied
+	seq       uint64          // last sensor stream sequence applied
+	next      events.Position // where the sensor stream resumes after it
+	alertsSeq uint64          // last alerts stream sequence applied
 
 	// DeviceChanges and Deviations are the IDs of the events the rebuilt
 	// models produced, in order.
@@ -102,7 +103,7 @@ func (p *projections) apply(d events.Delivery) error {
 	if d.Stream == events.StreamAlerts {
 		p.alertsSeq = d.Seq
 	} else {
-		p.seq = d.Seq
+		p.seq, p.next = d.Seq, d.Next()
 	}
 	return nil
 }
@@ -242,7 +243,7 @@ the engines first.`,
 				if err != nil {
 					return err
 				}
-				if err := bus.SaveCheckpoint(ctx, inventory.Durable, p.seq, st); err != nil {
+				if err := bus.SaveCheckpoint(ctx, inventory.Durable, p.next, st); err != nil {
 					return err
 				}
 			}

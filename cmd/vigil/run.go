@@ -96,7 +96,11 @@ stored).`,
 			}
 			var sensor *capture.Component
 			if len(cfg.Sensor.Files) > 0 || cfg.Sensor.Interface != "" {
-				sensor, err = capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: eng.bus, Dissectors: protocols.Dissectors})
+				pub := sensorPublisher(eng.bus, cfg.Sensor)
+				if err := lc.start(ctx, "sensor publisher", pub); err != nil {
+					return err
+				}
+				sensor, err = capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: pub, Dissectors: protocols.Dissectors})
 				if err != nil {
 					return err
 				}

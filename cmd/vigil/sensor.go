@@ -81,7 +81,11 @@ is compiled with tcpdump once, at start.`,
 			if err := lc.start(ctx, "events", bus); err != nil {
 				return err
 			}
-			sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: bus, Dissectors: protocols.Dissectors})
+			pub := sensorPublisher(bus, cfg.Sensor)
+			if err := lc.start(ctx, "sensor publisher", pub); err != nil {
+				return err
+			}
+			sensor, err := capture.New(cfg.Sensor, capture.Dependencies{Logger: logger, Publisher: pub, Dissectors: protocols.Dissectors})
 			if err != nil {
 				return err
 			}
@@ -107,4 +111,12 @@ is compiled with tcpdump once, at start.`,
 	cmd.Flags().StringVar(&filter, "filter", "", "capture filter, tcpdump syntax")
 	cmd.Flags().IntVar(&workers, "workers", 0, "capture workers sharing the interface (fanout)")
 	return cmd
+}
+
+// sensorPublisher batches the sensor's events (events.Batcher): on a live
+// interface a partial batch leaves after the linger; from files only when
+// full or when the capture ends, so re-reading a capture gives the same
+// batches and JetStream drops them as duplicates.
+func sensorPublisher(bus *events.Bus, cfg capture.Configuration) *events.Batcher {
+	return bus.NewBatcher(events.BatchOptions{Linger: cfg.Interface != ""})
 }

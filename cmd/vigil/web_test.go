@@ -681,7 +681,7 @@ func TestHistoryFromLogEqualsStore(t *testing.T) {
 	}
 	scfg := cfg.Sensor
 	scfg.Files = []string{file}
-	sensor, err := capturepkg.New(scfg, capturepkg.Dependencies{Logger: logger, Publisher: eng.bus, Dissectors: protocols.Dissectors})
+	sensor, err := capturepkg.New(scfg, capturepkg.Dependencies{Logger: logger, Publisher: sensorPublisher(eng.bus, scfg), Dissectors: protocols.Dissectors})
 	if err != nil {
 		t.Fatal(err)
 	}

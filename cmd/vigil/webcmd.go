@@ -205,11 +205,15 @@ func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, e
 		if err != nil {
 			return nil, err
 		}
-		ev, err := events.Decode[events.Health](msg.Data())
-		if err != nil {
-			continue
+		for rest := msg.Data(); rest != nil; { // a batch: the last report of each sensor wins
+			var data []byte
+			data, rest = events.NextEvent(rest)
+			ev, err := events.Decode[events.Health](data)
+			if err != nil {
+				continue
+			}
+			bySensor[ev.Body.Sensor+"\x00"+ev.Body.Interface] = ev.Body
 		}
-		bySensor[ev.Body.Sensor+"\x00"+ev.Body.Interface] = ev.Body
 	}
 	out := make([]events.Health, 0, len(bySensor))
 	for _, h := range bySensor {

@@ -157,7 +157,7 @@ func (c *Component) Start(ctx context.Context) error {
 	c.refreshExcluded()
 	c.changes.Start(ctx, c.deps.Bus, events.ConsumerSpec{Stream: events.StreamAnalytics, Durable: DurableChanges,
 		Kinds:      []events.Kind{events.KindDeviceChange, events.KindVulnerability, events.KindDeviation},
-		Projection: true, StartSeq: 1}, c.handleChange)
+		Projection: true}, c.handleChange)
 	c.flows.Start(ctx, c.deps.Bus, events.ConsumerSpec{Stream: events.StreamSensor, Durable: DurableFlows,
 		Kinds: []events.Kind{events.KindFlow}}, c.handleFlow)
 	if c.deps.Ready == nil {
@@ -422,8 +422,8 @@ func (c *Component) handleChange(_ context.Context, d events.Delivery) error {
 // flow to an excluded device, once per engine, device and alert window of
 // event time.
 func (c *Component) handleFlow(ctx context.Context, d events.Delivery) error {
-	if c.outbox.Pending(d.Seq) {
-		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
+	if c.outbox.Pending(d.Position()) {
+		return c.outbox.Flush(ctx, c.deps.Bus, d.Position())
 	}
 	ev, err := events.DecodeDelivery[events.Flow](d)
 	if err != nil {
@@ -433,7 +433,7 @@ func (c *Component) handleFlow(ctx context.Context, d events.Delivery) error {
 	if !ok {
 		return nil
 	}
-	return c.outbox.Publish(ctx, c.deps.Bus, d.Seq, []events.Message{out})
+	return c.outbox.Publish(ctx, c.deps.Bus, d.Position(), []events.Message{out})
 }
 
 func (c *Component) watch(ev events.Event[events.Flow]) (events.Event[events.Deviation], bool) {

@@ -145,7 +145,7 @@ type Component struct {
 	tracker *Tracker
 	outbox  events.Outbox
 	worker  events.Worker
-	seq     uint64
+	next    events.Position
 	saved   time.Time
 }
 
@@ -179,9 +179,9 @@ func NewComponent(cfg Configuration, deps Dependencies) (*Component, error) {
 // Start restores the checkpoint, if any, and consumes device changes.
 func (c *Component) Start(ctx context.Context) error {
 	spec := events.ConsumerSpec{Stream: events.StreamAnalytics, Durable: Durable,
-		Kinds: []events.Kind{events.KindDeviceChange}, Projection: true, StartSeq: 1}
+		Kinds: []events.Kind{events.KindDeviceChange}, Projection: true}
 	if cp := c.deps.Checkpoints; cp != nil {
-		seq, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
+		next, st, ok, err := cp.LoadCheckpoint(ctx, Durable)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ func (c *Component) Start(ctx context.Context) error {
 			if err := c.tracker.RestoreState(st); err != nil {
 				return err
 			}
-			spec.StartSeq, c.seq = seq+1, seq
+			spec.From, c.next = next, next
 		}
 	}
 	c.saved = time.Now()
@@ -262,30 +262,30 @@ func (c *Component) Checkpoint(ctx context.Context) error {
 		return nil
 	}
 	c.mu.RLock()
-	seq := c.seq
+	next := c.next
 	st, err := c.tracker.MarshalState()
 	c.mu.RUnlock()
-	if err != nil || seq == 0 {
+	if err != nil || next.Seq == 0 {
 		return err
 	}
-	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, seq, st)
+	return c.deps.Checkpoints.SaveCheckpoint(ctx, Durable, next, st)
 }
 
 func (c *Component) handle(ctx context.Context, d events.Delivery) error {
 	c.pub.Lock()
 	defer c.pub.Unlock()
-	if c.outbox.Pending(d.Seq) {
-		return c.outbox.Flush(ctx, c.deps.Bus, d.Seq)
+	if c.outbox.Pending(d.Position()) {
+		return c.outbox.Flush(ctx, c.deps.Bus, d.Position())
 	}
 	out, err := events.Apply(d, &c.mu, c.apply)
 	if err != nil {
 		return err
 	}
-	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Seq, events.Messages(out)); err != nil {
+	if err := c.outbox.Publish(ctx, c.deps.Bus, d.Position(), events.Messages(out)); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.seq = d.Seq
+	c.next = d.Next()
 	c.mu.Unlock()
 	if time.Since(c.saved) >= c.deps.CheckpointEvery {
 		c.saved = time.Now()

@@ -1,0 +1,171 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestNextEventSplitsABatch(t *testing.T) {
+	for _, tc := range []struct {
+		payload string
+		want    []string
+	}{
+		{`{"a":1}`, []string{`{"a":1}`}},
+		{`{"a":1}` + "\n" + `{"b":"x\ny"}`, []string{`{"a":1}`, `{"b":"x\ny"}`}}, // an escaped newline is two bytes
+		{"", []string{""}},
+	} {
+		var got []string
+		rest := []byte(tc.payload)
+		for i := 0; rest != nil || i == 0; i++ {
+			var ev []byte
+			ev, rest = NextEvent(rest)
+			got = append(got, string(ev))
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.payload, diff)
+		}
+		if n := CountEvents([]byte(tc.payload)); tc.payload != "" && n != len(tc.want) {
+			t.Errorf("CountEvents(%q) = %d, want %d", tc.payload, n, len(tc.want))
+		}
+	}
+}
+
+// TestBatchesKeepOrderIDsAndPositions publishes through a Batcher and
+// reads back: every event once, in order, in fewer messages than events;
+// the same events published again are dropped as duplicates; a projection
+// restarted from a position inside a batch gets exactly the rest.
+func TestBatchesKeepOrderIDsAndPositions(t *testing.T) {
+	b := newTestBus(t, t.TempDir())
+	b.cfg.Batch.MaxEvents = 4
+	ctx := context.Background()
+	publish := func() []string {
+		bt := b.NewBatcher(BatchOptions{})
+		var ids []string
+		for i := range 10 {
+			ev := testFlow(i) // one device: one subject
+			ids = append(ids, ev.ID)
+			if err := bt.Publish(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := bt.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	ids := publish()
+	if st := b.Stats(); st.Published != 10 || st.PublishErrors != 0 {
+		t.Fatalf("stats after the first run: %+v", st)
+	}
+	publish() // a sensor re-reading the same capture
+	if st := b.Stats(); st.Published != 10 || st.Duplicates != 10 {
+		t.Fatalf("the same batches again: %+v, want 10 duplicates", st)
+	}
+	if n := streamMsgs(t, b); n != 3 {
+		t.Fatalf("%d messages for 10 events in batches of 4, want 3", n)
+	}
+
+	var positions []Position
+	var read []string
+	if err := b.Read(ctx, StreamSensor, []Kind{KindFlow}, func(d Delivery) error {
+		read = append(read, d.Header.ID)
+		positions = append(positions, d.Position())
+		if _, err := DecodeDelivery[Flow](d); err != nil {
+			t.Errorf("event %v: %v", d.Position(), err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids, read); diff != "" {
+		t.Fatalf("read back (-want +got):\n%s", diff)
+	}
+	if positions[5] != (Position{2, 1}) || positions[9] != (Position{3, 1}) {
+		t.Fatalf("positions %v", positions)
+	}
+
+	// A projection checkpointed after the 6th event (Next of {2,1} is
+	// {2,2}) resumes inside the second batch.
+	spec := ConsumerSpec{Stream: StreamSensor, Durable: "p", Kinds: []Kind{KindFlow}, Projection: true}
+	var nexts []Position
+	var all collector
+	stop := consumeInBackground(t, b, spec, func(ctx context.Context, d Delivery) error {
+		nexts = append(nexts, d.Next())
+		return all.handle(ctx, d)
+	})
+	waitFor(t, func() bool { return len(all.got()) == 10 })
+	stop()
+	if nexts[5] != (Position{2, 2}) || nexts[7] != (Position{3, 0}) {
+		t.Fatalf("next positions %v", nexts)
+	}
+	spec.From = nexts[5]
+	var rest collector
+	stop = consumeInBackground(t, b, spec, rest.handle)
+	waitFor(t, func() bool { return len(rest.got()) == 4 })
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if diff := cmp.Diff(ids[6:], rest.got()); diff != "" {
+		t.Errorf("after the checkpoint (-want +got):\n%s", diff)
+	}
+}
+
+// TestBatcherLingerSendsAQuietBatch: on a live network a partial batch
+// goes out after the linger without a Flush.
+func TestBatcherLingerSendsAQuietBatch(t *testing.T) {
+	b := newTestBus(t, t.TempDir())
+	b.cfg.Batch.Linger = 20 * time.Millisecond
+	bt := b.NewBatcher(BatchOptions{Linger: true})
+	if err := bt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer bt.Close(context.Background())
+	if err := bt.Publish(context.Background(), testFlow(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.Stats().Published == 1 })
+}
+
+func TestBatchConfigurationIsValidated(t *testing.T) {
+	cfg := DefaultConfiguration()
+	cfg.Batch = BatchConfiguration{MaxEvents: 0, MaxBytes: 16 << 20, Linger: -time.Second}
+	errs := fmt.Sprint(cfg.Validate())
+	for _, want := range []string{"batch.max_events", "batch.max_bytes", "batch.linger"} {
+		if !bytes.Contains([]byte(errs), []byte(want)) {
+			t.Errorf("no error naming %s in %s", want, errs)
+		}
+	}
+}
+
+// TestFirstCheckpointFormatLoads: a checkpoint saved before batches (the
+// sequence of the last message applied) resumes at the next message.
+func TestFirstCheckpointFormatLoads(t *testing.T) {
+	data := append([]byte(checkpointMagicV1), make([]byte, 8)...)
+	binary.BigEndian.PutUint64(data[len(checkpointMagicV1):], 41)
+	data = append(data, "state"...)
+	next, state, err := parseCheckpoint(data)
+	if err != nil || next != (Position{42, 0}) || string(state) != "state" {
+		t.Fatalf("next=%v state=%q err=%v", next, state, err)
+	}
+	if _, _, err := parseCheckpoint([]byte("VGCP9xxxxxxxxxxxx")); err == nil {
+		t.Fatal("an unknown format loaded")
+	}
+}
+
+func streamMsgs(t *testing.T, b *Bus) uint64 {
+	t.Helper()
+	st, err := b.js.Stream(context.Background(), StreamSensor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
