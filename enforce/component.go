@@ -456,7 +456,7 @@ func (c *Component) creationEvents(b *Block) []events.Message {
 	if b.Requested != nil {
 		scope = *b.Requested
 	}
-	out := []events.Message{c.event(b.Created, b, events.StepRequested, scope, "", b.Reason, "")}
+	out := []events.Message{c.event(b.Created, b, events.StepRequested, scope, "", b.Reason, "", withState(StateAwaiting))}
 	if b.Verdict == "" {
 		return out
 	}
@@ -464,15 +464,28 @@ func (c *Component) creationEvents(b *Block) []events.Message {
 	if b.Verdict == StateActive {
 		step = events.StepApproved
 	}
-	return append(out, c.event(b.Judged, b, step, b.Scope, "", strings.Join(b.Gate, "; "), ""))
+	// What the gate decided and knew, so that the block can be rebuilt
+	// from the events alone (Replay).
+	return append(out, c.event(b.Judged, b, step, b.Scope, "", strings.Join(b.Gate, "; "), "", func(e *events.Enforcement) {
+		e.State, e.Requested, e.Gate, e.Snapshot = string(b.Verdict), b.Requested, b.Gate, b.Snapshot
+	}))
 }
 
-func (c *Component) event(at time.Time, b *Block, step events.EnforcementStep, scope events.BlockScope, backend, reason, actor string) events.Message {
-	return events.MustEvent(at, c.deps.Source, events.Enforcement{
+// withState sets the block's state after the step on its event.
+func withState(s State) func(*events.Enforcement) {
+	return func(e *events.Enforcement) { e.State = string(s) }
+}
+
+func (c *Component) event(at time.Time, b *Block, step events.EnforcementStep, scope events.BlockScope, backend, reason, actor string, more ...func(*events.Enforcement)) events.Message {
+	body := events.Enforcement{
 		Step: step, RequestID: b.ID, Device: b.Device, Scope: scope, DurationS: b.DurationS,
 		Backend: backend, DryRun: b.DryRun, Reason: reason,
 		AlertID: b.AlertID, DecisionID: b.DecisionID, Actor: actor,
-	})
+	}
+	for _, f := range more {
+		f(&body)
+	}
+	return events.MustEvent(at, c.deps.Source, body)
 }
 
 // publish sends events outside a delivery (API actions, reconciliation),
@@ -550,7 +563,7 @@ func (c *Component) Expire(ctx context.Context) (int, error) {
 		if was == StatePending {
 			reason += " while waiting for approval"
 		}
-		if err := c.publish(ctx, c.event(b.Expires, &b, events.StepExpired, b.Scope, "", reason, "")); err != nil {
+		if err := c.publish(ctx, c.event(b.Expires, &b, events.StepExpired, b.Scope, "", reason, "", withState(StateExpired))); err != nil {
 			return 0, err
 		}
 	}
@@ -669,7 +682,9 @@ func (c *Component) act(ctx context.Context, id, actor, note string, step events
 		reason += ": " + note
 	}
 	c.triggerAll()
-	if err := c.publish(ctx, c.event(now, &b, step, b.Scope, "", reason, actor)); err != nil {
+	if err := c.publish(ctx, c.event(now, &b, step, b.Scope, "", reason, actor, func(e *events.Enforcement) {
+		e.State, e.Note = string(b.State), note
+	})); err != nil {
 		return b, fmt.Errorf("%s %s stored, audit event not published: %w", step, id, err)
 	}
 	return b, nil

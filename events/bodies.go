@@ -455,6 +455,25 @@ type Enforcement struct {
 	// Actor is the person who approved or revoked the block, absent for
 	// the engine's own steps.
 	Actor string `json:"actor,omitempty"`
+	// The fields below let the desired set be rebuilt from these events
+	// alone (enforce.Replay). State is the block's state after the step,
+	// on the steps that change it: awaiting (requested), pending, active
+	// or rejected (the gate's gated or approved step), active (approved
+	// by a person), revoked, expired. Empty on an enforcement point's
+	// steps (Backend set) and on the kill switch's.
+	State string `json:"state,omitempty"`
+	// Requested is the scope the policy asked for when the gate narrowed
+	// it (gate step; Scope is then the narrowed one).
+	Requested *BlockScope `json:"requested,omitempty"`
+	// Gate lists the gate's rules that held, narrowed, rejected or passed
+	// the block, one sentence each (gate step; Reason joins them with
+	// "; ").
+	Gate []string `json:"gate,omitempty"`
+	// Snapshot is the device as the gate judged it, from the alert (gate
+	// step; absent when the gate judged without one).
+	Snapshot *DeviceSnapshot `json:"snapshot,omitempty"`
+	// Note is what the person wrote when approving or revoking.
+	Note string `json:"note,omitempty"`
 }
 
 // Kind implements Body.

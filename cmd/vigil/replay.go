@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-health/vigil/alerts"
 	"github.com/vigil-health/vigil/baseline"
+	"github.com/vigil-health/vigil/enforce"
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/internal/netclass"
 	"github.com/vigil-health/vigil/inventory"
@@ -37,6 +38,11 @@ type projections struct {
 	seq       uint64          // last sensor stream sequence applied
 	next      events.Position // where the sensor stream resumes after it
 	alertsSeq uint64          // last alerts stream sequence applied
+	// enforce rebuilds the enforcement desired set from the enforcement
+	// events alone (enforce.Replayer); enforceSeq is the last enforce
+	// stream sequence applied.
+	enforce    *enforce.Replayer
+	enforceSeq uint64
 
 	// DeviceChanges and Deviations are the IDs of the events the rebuilt
 	// models produced, in order.
@@ -60,7 +66,8 @@ func newProjections(cfg Config, logger *slog.Logger) (*projections, error) {
 		Vendors: deps.Vendors, Register: deps.Register})
 	base := baseline.NewModel(cfg.Baseline, baseSrc, nets)
 	base.SetClassifier(deps.Classifier, deps.Vendors)
-	return &projections{inventory: inv, baseline: base, alerts: alerts.NewModel()}, nil
+	enf := enforce.NewReplayer(enforce.ReplayOptions{RateLimit: cfg.Enforce.RateLimit, Retain: cfg.Enforce.Retain})
+	return &projections{inventory: inv, baseline: base, alerts: alerts.NewModel(), enforce: enf}, nil
 }
 
 // apply feeds one delivery to every model that reads its kind.
@@ -94,13 +101,20 @@ func (p *projections) apply(d events.Delivery) error {
 		if ev, err = events.DecodeDelivery[events.AlertState](d); err == nil {
 			p.alerts.ApplyState(d.Seq, ev) // refused transitions are refused live too
 		}
+	case events.KindEnforcement:
+		var ev events.Event[events.Enforcement]
+		if ev, err = events.DecodeDelivery[events.Enforcement](d); err == nil {
+			p.enforce.Apply(ev)
+		}
 	}
 	if err != nil {
 		// The live consumer terminated this message as poison and went
 		// on; the replay does the same, so both skip it.
 		return nil
 	}
-	if d.Stream == events.StreamAlerts {
+	if d.Stream == events.StreamEnforce {
+		p.enforceSeq = d.Seq
+	} else if d.Stream == events.StreamAlerts {
 		p.alertsSeq = d.Seq
 	} else {
 		p.seq, p.next = d.Seq, d.Next()
@@ -133,6 +147,11 @@ type projectionDump struct {
 	// suppressed ones included.
 	AlertsSeq uint64      `json:"alerts_seq"`
 	Incidents alerts.Page `json:"incidents"`
+	// EnforceSeq and Enforcement are the enforcement desired set: the
+	// blocks, the kill switch and the rate bucket, as the bucket
+	// VIGIL_ENFORCE holds them.
+	EnforceSeq  uint64               `json:"enforce_seq"`
+	Enforcement enforce.DesiredState `json:"enforcement"`
 }
 
 // allIncidents is the query of the alert state's dump.
@@ -143,11 +162,16 @@ func (p *projections) dump() projectionDump {
 		Seq: p.seq, Devices: p.inventory.Devices(), Baseline: p.baseline.Devices(), BaselineStats: p.baseline.Stats(),
 		DeviceChanges: len(p.DeviceChanges), Deviations: len(p.Deviations),
 		AlertsSeq: p.alertsSeq, Incidents: p.alerts.Incidents(allIncidents),
+		EnforceSeq: p.enforceSeq, Enforcement: p.enforce.State(),
 	}
 }
 
 // alertKinds are what the alert state reads, from the alerts stream.
 var alertKinds = []events.Kind{events.KindAlert, events.KindAlertState}
+
+// enforceKinds are what the enforcement desired set reads, from the
+// enforce stream: its own audit events, nothing else.
+var enforceKinds = []events.Kind{events.KindEnforcement}
 
 // replayFromBus rebuilds from JetStream: an ordered consumer reading the
 // sensor stream from its first message.
@@ -155,7 +179,10 @@ func replayFromBus(ctx context.Context, bus *events.Bus, p *projections) error {
 	if err := bus.Read(ctx, events.StreamSensor, replayKinds, p.apply); err != nil {
 		return err
 	}
-	return bus.Read(ctx, events.StreamAlerts, alertKinds, p.apply)
+	if err := bus.Read(ctx, events.StreamAlerts, alertKinds, p.apply); err != nil {
+		return err
+	}
+	return bus.Read(ctx, events.StreamEnforce, enforceKinds, p.apply)
 }
 
 // replayFromStore rebuilds from ClickHouse, for history older than the
@@ -164,7 +191,10 @@ func replayFromStore(ctx context.Context, q *store.Queries, p *projections) erro
 	if err := q.Replay(ctx, events.StreamSensor, replayKinds, 0, p.apply); err != nil {
 		return err
 	}
-	return q.Replay(ctx, events.StreamAlerts, alertKinds, 0, p.apply)
+	if err := q.Replay(ctx, events.StreamAlerts, alertKinds, 0, p.apply); err != nil {
+		return err
+	}
+	return q.Replay(ctx, events.StreamEnforce, enforceKinds, 0, p.apply)
 }
 
 func newReplayCommand(g *globalOptions) *cobra.Command {
@@ -172,17 +202,20 @@ func newReplayCommand(g *globalOptions) *cobra.Command {
 	var natsURL, data, out string
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Rebuild the inventory, baselines and alert state from the event log or ClickHouse",
-		Long: `Replay rebuilds the projections (the device inventory, the baselines and
-the alert state) from the event log: an ordered read of the sensor and
-alerts streams from their first message, fed to the same models the
-engines run, in the same order. With
+		Short: "Rebuild the inventory, baselines, alert state and enforcement desired set from the event log or ClickHouse",
+		Long: `Replay rebuilds the projections (the device inventory, the baselines, the
+alert state and the enforcement desired set) from the event log: an
+ordered read of the sensor, alerts and enforce streams from their first
+message, fed to the same models the engines run, in the same order (the
+desired set is folded from the enforcement events alone, see
+docs/enforcement.md). With
 --from-store it reads the events back from ClickHouse instead (in stream
 order, by the JetStream sequence each row keeps), for history older than
 the stream keeps.
 
 It prints the rebuilt state as JSON (devices, baseline readiness and
-counters, alert incidents). With --checkpoint it saves the rebuilt inventory as the
+counters, alert incidents, enforcement blocks, kill switch and rate
+bucket). With --checkpoint it saves the rebuilt inventory as the
 inventory's checkpoint, so engines started afterwards resume from it; stop
 the engines first.`,
 		Example: `  vigil replay --nats nats://nats-1:4222 --out state.json
@@ -263,6 +296,14 @@ the engines first.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "vigil replay: %d devices, %d baselines, up to sequence %d; %d device changes and %d deviations re-derived\n",
 				len(p.inventory.Devices()), len(p.baseline.Devices()), p.seq, len(p.DeviceChanges), len(p.Deviations))
+			enf := p.enforce.State()
+			fmt.Fprintf(cmd.ErrOrStderr(), "vigil replay: %d enforcement blocks from %d enforcement events up to sequence %d\n",
+				len(enf.Blocks), enf.Events, p.enforceSeq)
+			if len(enf.Incomplete) > 0 {
+				// Their first steps are older than the stream keeps: said, not guessed.
+				fmt.Fprintf(cmd.ErrOrStderr(), "vigil replay: %d enforcement requests left out, their requested step is no longer in the log (--from-store reads older history): %v\n",
+					len(enf.Incomplete), enf.Incomplete)
+			}
 			return nil
 		},
 	}
