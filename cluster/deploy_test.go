@@ -124,6 +124,11 @@ func TestDeployRoles(t *testing.T) {
 	if err := engine.Publish(ctx, dev); err != nil {
 		t.Errorf("engine publishes a deviation: %v", err)
 	}
+	ph := events.MustEvent(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), events.Source{Component: HealthComponent, Name: "engine"},
+		events.Health{IntervalMS: 30000, Pipeline: &events.PipelineHealth{Process: "engine"}})
+	if err := engine.Publish(ctx, ph); err != nil {
+		t.Errorf("engine publishes its pipeline health: %v", err)
+	}
 	// Consume, acknowledge, checkpoint, lease.
 	cctx, cancel := context.WithCancel(ctx)
 	got := make(chan string, 1)

@@ -1,15 +1,14 @@
 // Package cluster holds what Vigil needs to run as several processes over
 // a NATS cluster: the health of an engine (consumer lag, redeliveries,
 // failed inserts, the age of the oldest unacknowledged event) as periodic
-// status messages and Prometheus metrics, and the partition leases that
-// give each engine its share of the devices. The fault tests with real
-// nats-server processes live here too. docs/deployment.md describes the
-// design.
+// health events in the event log and Prometheus metrics, and the
+// partition leases that give each engine its share of the devices. The
+// fault tests with real nats-server processes live here too.
+// docs/deployment.md describes the design.
 package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,15 +19,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/store"
 )
 
 // HealthConfiguration configures the health reports.
 type HealthConfiguration struct {
-	// Interval between two status messages; 0 disables them (the
+	// Interval between two health events; 0 disables them (the
 	// /metrics endpoint still answers).
 	Interval time.Duration `yaml:"interval"`
 }
@@ -50,7 +47,7 @@ func (c HealthConfiguration) Validate() []error {
 type Bus interface {
 	ConsumersHealth(ctx context.Context, now time.Time) ([]events.ConsumerHealth, error)
 	Stats() events.BusStats
-	JetStream() jetstream.JetStream
+	Publish(ctx context.Context, m events.Message) error
 }
 
 var _ Bus = (*events.Bus)(nil)
@@ -59,7 +56,7 @@ var _ Bus = (*events.Bus)(nil)
 type HealthDependencies struct {
 	Logger *slog.Logger
 	Bus    Bus
-	// Name identifies this process in status subjects and metrics.
+	// Name identifies this process in health events and metrics.
 	Name string
 	// Writer returns the store writer's counters; nil without a store.
 	Writer func() store.WriterStats
@@ -68,24 +65,12 @@ type HealthDependencies struct {
 	Now func() time.Time
 }
 
-// StatusSubject prefixes the subjects of status messages:
-// vigil.v1.status.<name>. They are plain NATS messages, not events of the
-// log: a status is current or useless, so none is kept or replayed.
-const StatusSubject = events.SubjectPrefix + ".status"
+// HealthComponent is the source component of the health events this
+// package publishes (Source.Name is the process name).
+const HealthComponent = "pipeline"
 
-// Status is one health report.
-type Status struct {
-	Name      string                  `json:"name"`
-	Time      time.Time               `json:"time"`
-	Consumers []events.ConsumerHealth `json:"consumers"`
-	// ConsumersError says why the consumers could not be read (NATS
-	// unreachable): that itself is the news.
-	ConsumersError string             `json:"consumers_error,omitempty"`
-	Bus            events.BusStats    `json:"bus"`
-	Store          *store.WriterStats `json:"store,omitempty"`
-}
-
-// Health publishes status messages and serves them as Prometheus metrics.
+// Health publishes the pipeline's health as health events in the event
+// log and serves it as Prometheus metrics.
 type Health struct {
 	cfg    HealthConfiguration
 	deps   HealthDependencies
@@ -114,7 +99,7 @@ func NewHealth(cfg HealthConfiguration, deps HealthDependencies) (*Health, error
 	return &Health{cfg: cfg, deps: deps, logger: deps.Logger.With("component", "health")}, nil
 }
 
-// Start begins the periodic status messages.
+// Start begins the periodic health events.
 func (h *Health) Start(ctx context.Context) error {
 	if h.cfg.Interval == 0 {
 		return nil
@@ -131,7 +116,7 @@ func (h *Health) Start(ctx context.Context) error {
 				return
 			case <-t.C:
 				if err := h.publish(ctx); err != nil {
-					h.logger.Warn("status not published", "err", err)
+					h.logger.Warn("health event not published", "err", err)
 				}
 			}
 		}
@@ -139,7 +124,7 @@ func (h *Health) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends the status messages.
+// Stop ends the health events.
 func (h *Health) Stop(context.Context) error {
 	if h.cancel != nil {
 		h.cancel()
@@ -148,47 +133,51 @@ func (h *Health) Stop(context.Context) error {
 	return nil
 }
 
-// Status gathers the current health.
-func (h *Health) Status(ctx context.Context) Status {
+// Report gathers the current health of the pipeline as this process sees
+// it, and the wall-clock time it was taken.
+func (h *Health) Report(ctx context.Context) (time.Time, events.PipelineHealth) {
 	now := h.deps.Now()
-	s := Status{Name: h.deps.Name, Time: now.UTC(), Bus: h.deps.Bus.Stats()}
+	p := events.PipelineHealth{Process: h.deps.Name, Bus: events.BusHealthOf(h.deps.Bus.Stats())}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cons, err := h.deps.Bus.ConsumersHealth(ctx, now)
 	if err != nil {
-		s.ConsumersError = err.Error()
+		p.ConsumersError = err.Error()
 	}
-	s.Consumers = cons
+	p.Consumers = cons
 	if h.deps.Writer != nil {
 		ws := h.deps.Writer()
-		s.Store = &ws
+		p.Store = &events.StoreHealth{
+			Received: ws.Received, Inserted: ws.Inserted, Duplicates: ws.Duplicates, Rejected: ws.Rejected,
+			InsertErrors: ws.InsertErrors, Batches: ws.Batches, AckErrors: ws.AckErrors,
+		}
 	}
-	return s
+	return now, p
 }
 
+// Event is the health event of a report. Its time is the wall clock of
+// the observation (the figures describe the running system, which has no
+// event time); its ID derives from the content as every event's does.
+func (h *Health) Event(at time.Time, p events.PipelineHealth) (events.Event[events.Health], error) {
+	return events.NewEvent(at, events.Source{Component: HealthComponent, Name: h.deps.Name},
+		events.Health{IntervalMS: h.cfg.Interval.Milliseconds(), Pipeline: &p})
+}
+
+// publish takes a report and publishes it as a health event.
 func (h *Health) publish(ctx context.Context) error {
-	data, err := json.Marshal(h.Status(ctx))
+	e, err := h.Event(h.Report(ctx))
 	if err != nil {
 		return err
 	}
-	return h.deps.Bus.JetStream().Conn().Publish(StatusSubject+"."+subjectToken(h.deps.Name), data)
-}
-
-// subjectToken makes a name usable as one subject token.
-func subjectToken(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '.' || r == '*' || r == '>' || r == ' ' || r < 0x21 {
-			return '_'
-		}
-		return r
-	}, s)
+	return h.deps.Bus.Publish(ctx, e)
 }
 
 // ServeHTTP writes the metrics in the Prometheus text exposition format
 // (version 0.0.4), gathered at scrape time.
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	if err := WriteMetrics(w, h.Status(r.Context())); err != nil {
+	_, p := h.Report(r.Context())
+	if err := WriteMetrics(w, p); err != nil {
 		h.logger.Warn("write metrics", "err", err)
 	}
 }
@@ -204,8 +193,8 @@ type sample struct {
 	value  float64
 }
 
-// WriteMetrics writes s in the Prometheus text format.
-func WriteMetrics(w io.Writer, s Status) error {
+// WriteMetrics writes a report in the Prometheus text format.
+func WriteMetrics(w io.Writer, s events.PipelineHealth) error {
 	var fams []metric
 	gauge := func(name, help string) *metric {
 		fams = append(fams, metric{name: name, help: help, typ: "gauge"})

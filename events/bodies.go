@@ -175,13 +175,23 @@ type Health struct {
 	SilentAfterMS int64 `json:"silent_after_ms,omitempty"`
 	// Final is true on the last report of a finished source (end of file).
 	Final bool `json:"final,omitempty"`
+	// Pipeline, when present, makes this the report of a pipeline process
+	// (an engine: consumer lag, redeliveries, failed inserts) instead of
+	// a sensor's: the sensor fields above are then zero, except
+	// IntervalMS, the process's reporting interval. See PipelineHealth.
+	Pipeline *PipelineHealth `json:"pipeline,omitempty"`
 }
 
 // Kind implements Body.
 func (Health) Kind() Kind { return KindHealth }
 
-// PartitionKey implements Body.
-func (h Health) PartitionKey() string { return "sensor:" + h.Sensor }
+// PartitionKey implements Body: the sensor, or the pipeline process.
+func (h Health) PartitionKey() string {
+	if h.Pipeline != nil {
+		return "process:" + h.Pipeline.Process
+	}
+	return "sensor:" + h.Sensor
+}
 
 // DeviceSnapshot is what was known about a device when an event was made.
 // It travels inside deviations and alerts so that a decision can be

@@ -21,6 +21,11 @@ func appendBody(b []byte, body any) ([]byte, bool) {
 	case Observation:
 		return v.appendJSON(b), true
 	case Health:
+		if v.Pipeline != nil {
+			// A pipeline process's report (one per process and health
+			// interval, off the sensor's path): encoding/json.
+			return b, false
+		}
 		return v.appendJSON(b), true
 	}
 	return b, false
@@ -133,6 +138,8 @@ func (o Observation) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// appendJSON encodes a sensor's report; appendBody leaves a report with
+// Pipeline to encoding/json.
 func (h Health) appendJSON(b []byte) []byte {
 	b = append(b, `{"sensor":`...)
 	b = appendString(b, h.Sensor)

@@ -109,3 +109,72 @@ func (b *Bus) oldestUnacked(ctx context.Context, st jetstream.Stream, info *jets
 	}
 	return first.Time, true
 }
+
+// PipelineHealth is the health of one process of the pipeline (a `vigil
+// engine` or `vigil run`): how far the durable consumers are behind, and
+// what the process's bus and ClickHouse writer counted. It travels in a
+// health event as Health.Pipeline, so that lag, redeliveries and failed
+// inserts are in the event log and in ClickHouse (table pipeline_health)
+// with the rest, not only on a Prometheus scrape. The event's time is the
+// wall clock of the observation: these figures describe the running
+// system, which has no event time.
+type PipelineHealth struct {
+	// Process names the reporting process (engine.name, by default the
+	// host name). It is the event's partition key.
+	Process string `json:"process"`
+	// Consumers lists every durable consumer of the v1 streams, sorted by
+	// stream and name, whichever process runs it: one report shows the
+	// whole pipeline's lag, and every process reports the same consumers.
+	Consumers []ConsumerHealth `json:"consumers"`
+	// ConsumersError says why the consumers could not be read (NATS
+	// unreachable, a stream missing); Consumers is then empty.
+	ConsumersError string `json:"consumers_error,omitempty"`
+	// Bus counts this process's publishes and handled messages.
+	Bus BusHealth `json:"bus"`
+	// Store holds the ClickHouse writer's counters; absent when the
+	// process runs no writer.
+	Store *StoreHealth `json:"store,omitempty"`
+}
+
+// BusHealth is events.BusStats as it is published: totals since the
+// process started, in messages.
+type BusHealth struct {
+	// Published events stored by JetStream; Duplicates publishes it
+	// dropped as already stored; PublishErrors publishes that failed.
+	Published     uint64 `json:"published"`
+	Duplicates    uint64 `json:"duplicates"`
+	PublishErrors uint64 `json:"publish_errors"`
+	// Delivered messages handled and acknowledged; Redelivered skipped
+	// as already handled; Retries handler errors retried in place;
+	// Poison messages terminated as unprocessable.
+	Delivered   uint64 `json:"delivered"`
+	Redelivered uint64 `json:"redelivered"`
+	Retries     uint64 `json:"retries"`
+	Poison      uint64 `json:"poison"`
+}
+
+// BusHealthOf is the published form of a bus's counters.
+func BusHealthOf(s BusStats) BusHealth {
+	return BusHealth{
+		Published: s.Published, Duplicates: s.Duplicates, PublishErrors: s.PublishErrors,
+		Delivered: s.Delivered, Redelivered: s.Redelivered, Retries: s.Retries, Poison: s.Poison,
+	}
+}
+
+// StoreHealth is the ClickHouse writer's counters (store.WriterStats):
+// totals since the process started, in messages, rows or batches.
+type StoreHealth struct {
+	// Received messages fetched from JetStream, redeliveries included.
+	Received uint64 `json:"received"`
+	// Inserted event rows; Duplicates events not inserted because already
+	// stored; Rejected messages stored in rejected_events instead.
+	Inserted   uint64 `json:"inserted"`
+	Duplicates uint64 `json:"duplicates"`
+	Rejected   uint64 `json:"rejected"`
+	// InsertErrors failed insert attempts (each retried until it works).
+	InsertErrors uint64 `json:"insert_errors"`
+	// Batches inserted and acknowledged; AckErrors batch acknowledgements
+	// that failed (the batch comes back and is found stored).
+	Batches   uint64 `json:"batches"`
+	AckErrors uint64 `json:"ack_errors"`
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +22,8 @@ import (
 //     through it (rand());
 //   - the materialized views read flows_local and write the local rollups
 //     of their own shard;
+//   - an ALTER TABLE (a column added) runs ON CLUSTER on <name>_local,
+//     then on the Distributed <name>;
 //   - schema_migrations is one replicated table on every server (the
 //     writer checks the version there), filled with the versions this
 //     DDL contains: the writer then runs with migrate: false.
@@ -84,6 +87,16 @@ func ClusterSchema(cluster, database string) ([]string, error) {
 				name := strings.Fields(strings.TrimPrefix(s, "CREATE MATERIALIZED VIEW IF NOT EXISTS "))[0]
 				body := strings.Replace(s, "VIEW IF NOT EXISTS "+name+" ", "VIEW IF NOT EXISTS "+database+"."+name+on+" ", 1)
 				out = append(out, local(body))
+			case strings.HasPrefix(s, "ALTER TABLE "):
+				// A column change goes to the local tables and to the
+				// Distributed one over them, locals first: the
+				// Distributed table must not name a column they lack.
+				name := strings.Fields(strings.TrimPrefix(s, "ALTER TABLE "))[0]
+				if !slices.Contains(tables, name) {
+					return nil, fmt.Errorf("cluster schema: migration %03d_%s: ALTER of unknown table %s", m.Version, m.Name, name)
+				}
+				rest := strings.TrimPrefix(s, "ALTER TABLE "+name)
+				out = append(out, "ALTER TABLE "+database+"."+name+"_local"+on+rest, "ALTER TABLE "+database+"."+name+on+rest)
 			default:
 				return nil, fmt.Errorf("cluster schema: migration %03d_%s: statement not handled: %.60s", m.Version, m.Name, s)
 			}

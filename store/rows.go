@@ -373,6 +373,31 @@ var (
 		newCol("publish_errors", func(r *row[events.Health]) uint64 { return r.b.PublishErrors }),
 		newCol("silent", func(r *row[events.Health]) uint8 { return bit(r.b.Silent) }),
 		newCol("final", func(r *row[events.Health]) uint8 { return bit(r.b.Final) }),
+		// A pipeline process's report: migrations/005_pipeline_health.sql.
+		newCol("process", func(r *row[events.Health]) string { return pipelineOf(r).Process }),
+		newCol("consumers_error", func(r *row[events.Health]) string { return pipelineOf(r).ConsumersError }),
+		consumerCol("consumer_stream", func(c events.ConsumerHealth) string { return c.Stream }),
+		consumerCol("consumer_durable", func(c events.ConsumerHealth) string { return c.Durable }),
+		consumerCol("consumer_pending", func(c events.ConsumerHealth) uint64 { return c.Pending }),
+		consumerCol("consumer_ack_pending", func(c events.ConsumerHealth) uint64 { return c.AckPending }),
+		consumerCol("consumer_redelivered", func(c events.ConsumerHealth) uint64 { return c.Redelivered }),
+		consumerCol("consumer_ack_floor", func(c events.ConsumerHealth) uint64 { return c.AckFloor }),
+		consumerCol("consumer_oldest_unacked_ns", func(c events.ConsumerHealth) uint64 { return uint64(max(c.OldestUnacked, 0)) }),
+		newCol("bus_published", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.Published }),
+		newCol("bus_duplicates", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.Duplicates }),
+		newCol("bus_publish_errors", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.PublishErrors }),
+		newCol("bus_delivered", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.Delivered }),
+		newCol("bus_redelivered", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.Redelivered }),
+		newCol("bus_retries", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.Retries }),
+		newCol("bus_poison", func(r *row[events.Health]) uint64 { return pipelineOf(r).Bus.Poison }),
+		newCol("store_writer", func(r *row[events.Health]) uint8 { return bit(pipelineOf(r).Store != nil) }),
+		newCol("store_received", func(r *row[events.Health]) uint64 { return storeOf(r).Received }),
+		newCol("store_inserted", func(r *row[events.Health]) uint64 { return storeOf(r).Inserted }),
+		newCol("store_duplicates", func(r *row[events.Health]) uint64 { return storeOf(r).Duplicates }),
+		newCol("store_rejected", func(r *row[events.Health]) uint64 { return storeOf(r).Rejected }),
+		newCol("store_insert_errors", func(r *row[events.Health]) uint64 { return storeOf(r).InsertErrors }),
+		newCol("store_batches", func(r *row[events.Health]) uint64 { return storeOf(r).Batches }),
+		newCol("store_ack_errors", func(r *row[events.Health]) uint64 { return storeOf(r).AckErrors }),
 	)
 	deviationTable = newTable("deviations",
 		newCol("type", func(r *row[events.Deviation]) string { return string(r.b.Type) }),
@@ -467,6 +492,37 @@ func newKindRows() map[events.Kind]batchRows {
 		events.KindRisk:          newRows(riskTable),
 		events.KindAlertState:    newRows(alertStateTable),
 	}
+}
+
+// pipelineOf is the pipeline report of a health row; a sensor's report
+// has none and gets the zero one (empty columns).
+func pipelineOf(r *row[events.Health]) *events.PipelineHealth {
+	if r.b.Pipeline == nil {
+		return &events.PipelineHealth{}
+	}
+	return r.b.Pipeline
+}
+
+// storeOf is the writer's counters of a health row, zero without.
+func storeOf(r *row[events.Health]) events.StoreHealth {
+	if s := pipelineOf(r).Store; s != nil {
+		return *s
+	}
+	return events.StoreHealth{}
+}
+
+// consumerCol is one of the parallel consumer_* arrays of the health
+// table: one element per consumer of a pipeline report, none for a
+// sensor's.
+func consumerCol[T any](name string, get func(events.ConsumerHealth) T) column[events.Health] {
+	return newCol(name, func(r *row[events.Health]) []T {
+		cons := pipelineOf(r).Consumers
+		out := make([]T, len(cons))
+		for i, c := range cons {
+			out[i] = get(c)
+		}
+		return out
+	})
 }
 
 func peer(p *events.Endpoint) events.Endpoint {

@@ -21,10 +21,10 @@ import (
 // EngineConfiguration is the engine section: how one `vigil engine`
 // process names itself and reports its health.
 type EngineConfiguration struct {
-	// Name identifies the process in status messages and metrics; empty
+	// Name identifies the process in health events and metrics; empty
 	// means the host name.
 	Name string `yaml:"name"`
-	// Health configures the status messages and /metrics.
+	// Health configures the health events and /metrics.
 	Health cluster.HealthConfiguration `yaml:"health"`
 	// MetricsListen serves /metrics (Prometheus) and /healthz on its own
 	// address, for example 0.0.0.0:9464; empty serves none.
@@ -80,8 +80,9 @@ func newEngineCommand(g *globalOptions) *cobra.Command {
 		Short: "Run everything except capture against an external NATS (distributed mode)",
 		Long: `Engine runs the consumers of the event log without a sensor: the
 inventory, the baselines, the policy engine and the other engines, the
-ClickHouse writer (when store.addresses is set), status messages on
-vigil.v1.status.<name> and, with --metrics, Prometheus metrics. Sensors
+ClickHouse writer (when store.addresses is set), health events (consumer
+lag, redeliveries, failed inserts) in the event log every
+engine.health.interval and, with --metrics, Prometheus metrics. Sensors
 (vigil sensor) publish to the same NATS cluster.
 
 Several engines may run. Their store writers share one JetStream consumer
@@ -161,7 +162,7 @@ standby and takes over the slot of one that died. See docs/deployment.md.`,
 	return cmd
 }
 
-// startHealth starts the status messages and, with
+// startHealth starts the health events and, with
 // engine.metrics_listen, the /metrics server; `vigil engine` and `vigil
 // run` share it.
 func startHealth(ctx context.Context, out io.Writer, cfg Config, logger *slog.Logger, lc *lifecycle, bus *events.Bus, writer *store.Writer) error {

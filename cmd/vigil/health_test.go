@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-health/vigil/enforce/edl"
+	"github.com/vigil-health/vigil/events"
 	"github.com/vigil-health/vigil/web"
 )
 
@@ -57,4 +59,60 @@ func TestHealthWarnsOfAnUnfetchedBlocklist(t *testing.T) {
 	if c := check(polled.Add(3 * time.Hour)); c.State != web.HealthWarning || !strings.Contains(c.Detail, "3h0m0s ago") {
 		t.Errorf("fetched 3 hours ago: %+v", c)
 	}
+}
+
+// The health page's mirror-port checks come from the sensors' health
+// events. A pipeline process's report (every engine.health.interval) on
+// the same partition subject, or another interface of the same sensor,
+// must not hide a sensor's latest report, and is not a mirror port.
+func TestHealthPageSeesSensorsBesidePipelineReports(t *testing.T) {
+	ctx := context.Background()
+	bus, err := events.NewBus(events.DefaultConfiguration(), events.Dependencies{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Stop(context.WithoutCancel(ctx)) })
+	// A process whose reports share the sensor's subject.
+	process := ""
+	for i := 0; process == ""; i++ {
+		if n := fmt.Sprintf("engine-%d", i); events.Partition("process:"+n, events.DefaultPartitions) == events.Partition("sensor:ward-20", events.DefaultPartitions) {
+			process = n
+		}
+	}
+	at := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	sensor := events.Source{Component: "sensor", Name: "ward-20"}
+	publish := func(m events.Message) {
+		t.Helper()
+		if err := bus.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(events.MustEvent(at, sensor, events.Health{Sensor: "ward-20", Interface: "eth1", IntervalMS: 60000, Packets: 10}))
+	publish(events.MustEvent(at, sensor, events.Health{Sensor: "ward-20", Interface: "eth2", IntervalMS: 60000, Packets: 7, Silent: true, SilentAfterMS: 300000}))
+	pipeline := func(i int) events.Message {
+		return events.MustEvent(at.Add(time.Duration(i)*time.Second), events.Source{Component: "pipeline", Name: process},
+			events.Health{IntervalMS: 30000, Pipeline: &events.PipelineHealth{Process: process, Bus: events.BusHealth{Published: uint64(i)}}})
+	}
+	publish(pipeline(1))
+	check := func(want string) {
+		t.Helper()
+		hs, err := lastHealth(ctx, bus.JetStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range hs {
+			got = append(got, fmt.Sprintf("%s/%s %d silent=%v pipeline=%v", h.Sensor, h.Interface, h.Packets, h.Silent, h.Pipeline != nil))
+		}
+		if strings.Join(got, "; ") != want {
+			t.Errorf("latest sensor health:\n got %s\nwant %s", strings.Join(got, "; "), want)
+		}
+	}
+	check("ward-20/eth1 10 silent=false pipeline=false; ward-20/eth2 7 silent=true pipeline=false")
+	publish(events.MustEvent(at.Add(time.Minute), sensor, events.Health{Sensor: "ward-20", Interface: "eth1", IntervalMS: 60000, Packets: 20}))
+	publish(pipeline(2))
+	check("ward-20/eth1 20 silent=false pipeline=false; ward-20/eth2 7 silent=true pipeline=false")
 }

@@ -184,35 +184,57 @@ func lastError(s string) string {
 	return "; last error: " + s
 }
 
-// lastHealth returns the latest health event of each health subject: the
-// stream keeps them all, JetStream hands out the last per subject.
+// healthLookback is how far back lastHealth reads every health event:
+// several sensor reports (sensor.health_interval, 1 min by default) and
+// pipeline reports (engine.health.interval, 30 s).
+const healthLookback = 10 * time.Minute
+
+// lastHealth returns the latest health event of each sensor interface:
+// the stream keeps them all, JetStream hands out the last per subject.
+// A subject is a partition, which several sensors and the pipeline
+// processes' reports (Health.Pipeline) may share, and its last report
+// hides the others': every report stored in the last healthLookback is
+// read too. Pipeline reports are left out (the page reads the consumers
+// itself).
 func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, error) {
 	if js == nil {
 		return nil, errors.New("not connected")
 	}
-	cons, err := js.OrderedConsumer(ctx, events.StreamSensor, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.KindSubjects(events.KindHealth)}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
-	if err != nil {
-		return nil, err
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
+	since := time.Now().Add(-healthLookback)
 	bySensor := map[string]events.Health{}
-	for n := info.NumPending; n > 0; n-- {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
+	seqs := map[string]uint64{}
+	for _, cc := range []jetstream.OrderedConsumerConfig{
+		{FilterSubjects: []string{events.KindSubjects(events.KindHealth)}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy},
+		{FilterSubjects: []string{events.KindSubjects(events.KindHealth)}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since},
+	} {
+		cons, err := js.OrderedConsumer(ctx, events.StreamSensor, cc)
 		if err != nil {
 			return nil, err
 		}
-		for rest := msg.Data(); rest != nil; { // a batch: the last report of each sensor wins
-			var data []byte
-			data, rest = events.NextEvent(rest)
-			ev, err := events.Decode[events.Health](data)
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for n := info.NumPending; n > 0; n-- {
+			msg, err := cons.Next(jetstream.FetchContext(ctx))
 			if err != nil {
-				continue
+				return nil, err
 			}
-			bySensor[ev.Body.Sensor+"\x00"+ev.Body.Interface] = ev.Body
+			var seq uint64
+			if md, err := msg.Metadata(); err == nil {
+				seq = md.Sequence.Stream
+			}
+			for rest := msg.Data(); rest != nil; { // a batch: the last report of each sensor wins
+				var data []byte
+				data, rest = events.NextEvent(rest)
+				ev, err := events.Decode[events.Health](data)
+				if err != nil || ev.Body.Pipeline != nil {
+					continue
+				}
+				if key := ev.Body.Sensor + "\x00" + ev.Body.Interface; seq >= seqs[key] {
+					bySensor[key], seqs[key] = ev.Body, seq
+				}
+			}
 		}
 	}
 	out := make([]events.Health, 0, len(bySensor))

@@ -198,6 +198,9 @@ func Build(ctx context.Context, r Reader, devices []inventory.Device, learningEn
 				return err
 			}
 			h := ev.Body
+			if h.Pipeline != nil {
+				return nil // an engine's report, not a capture's
+			}
 			// Counters are totals: the latest report of a source wins.
 			captures[h.Interface] = Capture{Source: h.Interface, Packets: h.Packets, Bytes: h.Bytes,
 				DecodeErrors: h.DecodeErrors, Truncated: h.Truncated, Evictions: h.FlowEvictions}
