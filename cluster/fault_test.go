@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"github.com/vigil-health/vigil/events"
 	"strings"
 	"testing"
 	"time"
@@ -173,11 +174,17 @@ func TestEnginesSharePartitions(t *testing.T) {
 
 	// The inventory's two shares together acknowledged every flow and
 	// observation once, and neither has anything left.
-	want := uint64(r.want.byKind["flow"] + r.want.byKind["observation"])
+	// The sensor's messages are batches: count the messages that hold
+	// flows and observations, and check they hold every one.
+	want, evs := streamCount(js, events.KindFlow, events.KindObservation)
+	if evs != uint64(r.want.byKind["flow"]+r.want.byKind["observation"]) {
+		t.Errorf("the stream holds %d flows and observations, the sensor published %d", evs, r.want.byKind["flow"]+r.want.byKind["observation"])
+	}
 	var sum uint64
+	var shares []string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		sum = 0
+		sum, shares = 0, nil
 		idle := true
 		for _, owner := range []string{"slot0of2", "slot1of2"} {
 			cons, err := js.Consumer(t.Context(), "VIGIL_V1_SENSOR", "inventory-"+owner)
@@ -190,6 +197,8 @@ func TestEnginesSharePartitions(t *testing.T) {
 			}
 			sum += info.AckFloor.Consumer
 			idle = idle && info.NumPending == 0 && info.NumAckPending == 0
+			shares = append(shares, fmt.Sprintf("%s: ack floor %d/%d, pending %d, ack pending %d, redelivered %d",
+				owner, info.AckFloor.Consumer, info.AckFloor.Stream, info.NumPending, info.NumAckPending, info.NumRedelivered))
 		}
 		if idle && sum >= want || time.Now().After(deadline) {
 			break
@@ -200,9 +209,9 @@ func TestEnginesSharePartitions(t *testing.T) {
 	// yet: the dead engine saved none within the test), so slot 0 was read
 	// again from the start: the sum is the whole stream's flows and
 	// observations, each handled by exactly one share.
-	t.Logf("the two inventory shares acknowledged %d messages; the sensor published %d flows and observations", sum, want)
+	t.Logf("the two inventory shares acknowledged %d messages; the sensor published %d flows and observations in %d messages", sum, evs, want)
 	if sum != want {
-		t.Errorf("the inventory shares acknowledged %d messages, want %d", sum, want)
+		t.Errorf("the inventory shares acknowledged %d messages, want %d (%s)", sum, want, strings.Join(shares, "; "))
 	}
 }
 

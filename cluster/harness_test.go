@@ -415,25 +415,41 @@ func (r *rig) sensor(name string) *proc {
 // streamMessages is how many events the sensor stream holds: its
 // messages are batches (events.Batcher), counted event by event.
 func (r *rig) streamMessages(js jetstream.JetStream) uint64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, n := streamCount(js)
+	return n
+}
+
+// streamCount counts the messages of the sensor stream on the subjects of
+// kinds (all when none) and the events they hold.
+func streamCount(js jetstream.JetStream, kinds ...events.Kind) (msgs, evs uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, events.StreamSensor, jetstream.OrderedConsumerConfig{})
+	var filter []string
+	for _, k := range kinds {
+		filter = append(filter, events.KindSubjects(k))
+	}
+	cons, err := js.OrderedConsumer(ctx, events.StreamSensor, jetstream.OrderedConsumerConfig{FilterSubjects: filter})
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	info, err := cons.Info(ctx)
-	if err != nil || info.NumPending == 0 {
-		return 0
+	if err != nil {
+		return 0, 0
 	}
-	var n uint64
-	for left := info.NumPending; left > 0; left-- {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, 0
+	}
+	defer it.Stop()
+	for msgs < info.NumPending {
+		m, err := it.Next()
 		if err != nil {
-			return n
+			return msgs, evs
 		}
-		n += uint64(events.CountEvents(msg.Data()))
+		msgs++
+		evs += uint64(events.CountEvents(m.Data()))
 	}
-	return n
+	return msgs, evs
 }
 
 // rows counts the rows of a table, copies included (no FINAL), and the

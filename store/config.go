@@ -34,6 +34,12 @@ type Configuration struct {
 	// retried, instead of blocking the writer).
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// Compression of the native protocol: "lz4", "none", or "auto" (the
+	// default): none when every address is a loopback one, lz4 otherwise.
+	// LZ4 halves what crosses the network for the JSON bodies, but on the
+	// same machine it only costs CPU on both sides: about 3 µs per event
+	// of the 15 to 20 the whole insert costs (BenchmarkInsert).
+	Compression string `yaml:"compression"`
 	// MaxRows is the largest batch, in events: a batch is inserted when
 	// it holds MaxRows events or FlushInterval after it was started,
 	// whichever comes first.
@@ -61,6 +67,7 @@ func DefaultConfiguration() Configuration {
 		Username:      "default",
 		DialTimeout:   5 * time.Second,
 		ReadTimeout:   30 * time.Second,
+		Compression:   "auto",
 		MaxRows:       50_000,
 		FlushInterval: time.Second,
 		MaxBackoff:    10 * time.Second,
@@ -109,6 +116,9 @@ func (c Configuration) Validate() []error {
 	}
 	if c.ReadTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("read_timeout: must be positive, got %s", c.ReadTimeout))
+	}
+	if c.Compression != "auto" && c.Compression != "lz4" && c.Compression != "none" {
+		errs = append(errs, fmt.Errorf("compression: %q is not auto, lz4 or none", c.Compression))
 	}
 	if c.MaxRows < 1 || c.MaxRows > 1_000_000 {
 		errs = append(errs, fmt.Errorf("max_rows: must be between 1 and 1000000, got %d", c.MaxRows))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -52,15 +53,13 @@ func open(cfg Configuration, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("store %w", err)
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		TLS:         tlsConfig,
-		Addr:        cfg.Addresses,
-		Protocol:    clickhouse.Native,
-		Auth:        clickhouse.Auth{Database: database, Username: cfg.Username, Password: password},
-		DialTimeout: cfg.DialTimeout,
-		ReadTimeout: cfg.ReadTimeout,
-		// LZ4 halves what goes over the wire for the JSON bodies and costs
-		// little CPU; every server version has it.
-		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		TLS:          tlsConfig,
+		Addr:         cfg.Addresses,
+		Protocol:     clickhouse.Native,
+		Auth:         clickhouse.Auth{Database: database, Username: cfg.Username, Password: password},
+		DialTimeout:  cfg.DialTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		Compression:  &clickhouse.Compression{Method: compressionMethod(cfg)},
 		MaxOpenConns: 8,
 		MaxIdleConns: 4,
 		ClientInfo:   clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "vigil", Version: "v1"}}},
@@ -69,6 +68,28 @@ func open(cfg Configuration, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("clickhouse %v: %w", cfg.Addresses, err)
 	}
 	return conn, nil
+}
+
+// compressionMethod resolves Configuration.Compression: "auto" compresses
+// (LZ4, which every server version has) unless every address is on this
+// machine.
+func compressionMethod(cfg Configuration) clickhouse.CompressionMethod {
+	switch cfg.Compression {
+	case "none":
+		return clickhouse.CompressionNone
+	case "lz4":
+		return clickhouse.CompressionLZ4
+	}
+	for _, a := range cfg.Addresses {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return clickhouse.CompressionLZ4
+		}
+	}
+	return clickhouse.CompressionNone
 }
 
 // exceptionCode returns the ClickHouse error code of a server exception,

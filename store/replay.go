@@ -32,28 +32,31 @@ func (q *Queries) Replay(ctx context.Context, stream string, kinds []events.Kind
 		if !ok {
 			return fmt.Errorf("replay: kind %q has no table", k)
 		}
-		parts = append(parts, fmt.Sprintf("SELECT seq, '%s' AS kind, time, time_ns, lower(hex(id)) AS hid, source_component, source_name, source_site, body FROM %s FINAL WHERE seq >= ?", k, t))
+		parts = append(parts, fmt.Sprintf("SELECT seq, seq_index, '%s' AS kind, time, time_ns, lower(hex(id)) AS hid, source_component, source_name, source_site, body FROM %s FINAL WHERE seq >= ?", k, t))
 		args = append(args, fromSeq)
 	}
 	if len(parts) == 0 {
 		return nil
 	}
-	query := "SELECT seq, kind, time, time_ns, hid, source_component, source_name, source_site, body FROM (" +
-		strings.Join(parts, " UNION ALL ") + ") ORDER BY seq"
+	query := "SELECT seq, seq_index, kind, time, time_ns, hid, source_component, source_name, source_site, body FROM (" +
+		strings.Join(parts, " UNION ALL ") + ") ORDER BY seq, seq_index"
 	rows, err := q.conn.Query(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("replay from clickhouse: %w", err)
 	}
 	defer rows.Close()
+	// A delivery is handed on once the next row is read: whether it was
+	// the last event of its message (Last) is known only then.
+	var held *events.Delivery
 	for rows.Next() {
 		var (
 			seq                 uint64
+			index, ns           uint32
 			kind, id, body      string
 			at                  time.Time
-			ns                  uint32
 			component, name, st string
 		)
-		if err := rows.Scan(&seq, &kind, &at, &ns, &id, &component, &name, &st, &body); err != nil {
+		if err := rows.Scan(&seq, &index, &kind, &at, &ns, &id, &component, &name, &st, &body); err != nil {
 			return fmt.Errorf("replay from clickhouse: %w", err)
 		}
 		h := events.Header{
@@ -68,12 +71,20 @@ func (q *Queries) Replay(ctx context.Context, stream string, kinds []events.Kind
 		if err != nil {
 			return fmt.Errorf("replay: event %s at seq %d: %w", id, seq, err)
 		}
-		if err := fn(events.Delivery{Stream: stream, Seq: seq, Header: h, Data: data}); err != nil {
-			return err
+		if held != nil {
+			held.Last = held.Seq != seq
+			if err := fn(*held); err != nil {
+				return err
+			}
 		}
+		held = &events.Delivery{Stream: stream, Seq: seq, Index: int(index), Header: h, Data: data}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("replay from clickhouse: %w", err)
+	}
+	if held != nil {
+		held.Last = true
+		return fn(*held)
 	}
 	return nil
 }

@@ -35,8 +35,10 @@ type meta struct {
 	ns   uint32    // nanoseconds within the second
 	id   string    // 16 raw bytes
 	seq  uint64
-	src  events.Source
-	body string
+	// index is the event's place in its message (a batch of the sensor).
+	index uint32
+	src   events.Source
+	body  string
 }
 
 // row is one event for the table of its kind.
@@ -63,15 +65,21 @@ func reject(format string, args ...any) error {
 // decodeSafely is decodeMeta and rows.add under a recover: bad input is
 // a rejected message, never a crashed writer.
 func decodeSafely(payload []byte, seq uint64, kinds map[events.Kind]batchRows) (env envelope, err error) {
+	return decodeAt(payload, events.Position{Seq: seq}, kinds)
+}
+
+// decodeAt is decodeSafely for the event at position at of the stream.
+func decodeAt(payload []byte, at events.Position, kinds map[events.Kind]batchRows) (env envelope, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = reject("decoder panic: %v", r)
 		}
 	}()
-	env, m, err := decodeMeta(payload, seq)
+	env, m, err := decodeMeta(payload, at.Seq)
 	if err != nil {
 		return env, err
 	}
+	m.index = uint32(at.Index)
 	r, ok := kinds[env.Kind]
 	if !ok {
 		return env, reject("kind %q is not a v1 kind this build stores", env.Kind)
@@ -165,6 +173,7 @@ func newTable[B events.Body](name string, own ...column[B]) *table[B] {
 		newCol("time_ns", func(r *row[B]) uint32 { return r.ns }),
 		newCol("id", func(r *row[B]) string { return r.id }),
 		newCol("seq", func(r *row[B]) uint64 { return r.seq }),
+		newCol("seq_index", func(r *row[B]) uint32 { return r.index }), // 006_batch_index.sql
 		newCol("source_component", func(r *row[B]) string { return r.src.Component }),
 		newCol("source_name", func(r *row[B]) string { return r.src.Name }),
 		newCol("source_site", func(r *row[B]) string { return r.src.Site }),

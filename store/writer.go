@@ -316,10 +316,10 @@ func (l *loop) decode(b *batch) {
 		if md, err := m.Metadata(); err == nil {
 			seq = md.Sequence.Stream
 		}
-		for rest := m.Data(); ; {
+		for i, rest := 0, m.Data(); ; i++ {
 			var data []byte
 			data, rest = events.NextEvent(rest)
-			env, err := decodeSafely(data, seq, b.kinds)
+			env, err := decodeAt(data, events.Position{Seq: seq, Index: i}, b.kinds)
 			if err != nil {
 				if len(data) > maxRejectedData {
 					data = data[:maxRejectedData]

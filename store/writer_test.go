@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -481,6 +482,7 @@ func TestConfigurationValidate(t *testing.T) {
 		{"ack_wait", func(c *Configuration) { c.AckWait = 2 * time.Second }, "ack_wait:"},
 		{"dial_timeout", func(c *Configuration) { c.DialTimeout = 0 }, "dial_timeout:"},
 		{"read_timeout", func(c *Configuration) { c.ReadTimeout = -1 }, "read_timeout:"},
+		{"compression", func(c *Configuration) { c.Compression = "zstd" }, "compression:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -498,5 +500,26 @@ func TestConfigurationValidate(t *testing.T) {
 	}
 	if _, err := New(DefaultConfiguration(), Dependencies{}); err == nil || !strings.Contains(err.Error(), "addresses") {
 		t.Errorf("New without addresses: %v", err)
+	}
+}
+
+func TestCompressionAutoIsOffOnThisMachineOnly(t *testing.T) {
+	for _, tc := range []struct {
+		compression string
+		addresses   []string
+		want        clickhouse.CompressionMethod
+	}{
+		{"auto", []string{"127.0.0.1:9000"}, clickhouse.CompressionNone},
+		{"auto", []string{"localhost:9000", "[::1]:9000"}, clickhouse.CompressionNone},
+		{"auto", []string{"127.0.0.1:9000", "ch2.example:9000"}, clickhouse.CompressionLZ4},
+		{"auto", []string{"10.0.0.5:9000"}, clickhouse.CompressionLZ4},
+		{"lz4", []string{"127.0.0.1:9000"}, clickhouse.CompressionLZ4},
+		{"none", []string{"10.0.0.5:9000"}, clickhouse.CompressionNone},
+	} {
+		cfg := DefaultConfiguration()
+		cfg.Compression, cfg.Addresses = tc.compression, tc.addresses
+		if got := compressionMethod(cfg); got != tc.want {
+			t.Errorf("%s %v: %v, want %v", tc.compression, tc.addresses, got, tc.want)
+		}
 	}
 }

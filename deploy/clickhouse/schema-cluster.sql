@@ -480,3 +480,107 @@ ENGINE = Distributed(vigil, vigil, alert_states_local, cityHash64(id));
 
 INSERT INTO vigil.schema_migrations (version, name, checksum) VALUES (4, 'vuln_risk_alert_state', 'acf80fef98d1e3a8c808803e8f9cfb64a0a1770820d78d515f5b9ab12a991462');
 
+ALTER TABLE vigil.health_local ON CLUSTER vigil
+    ADD COLUMN process String,
+    ADD COLUMN consumers_error String,
+    ADD COLUMN consumer_stream Array(String),
+    ADD COLUMN consumer_durable Array(String),
+    ADD COLUMN consumer_pending Array(UInt64),
+    ADD COLUMN consumer_ack_pending Array(UInt64),
+    ADD COLUMN consumer_redelivered Array(UInt64),
+    ADD COLUMN consumer_ack_floor Array(UInt64),
+    ADD COLUMN consumer_oldest_unacked_ns Array(UInt64),
+    ADD COLUMN bus_published UInt64,
+    ADD COLUMN bus_duplicates UInt64,
+    ADD COLUMN bus_publish_errors UInt64,
+    ADD COLUMN bus_delivered UInt64,
+    ADD COLUMN bus_redelivered UInt64,
+    ADD COLUMN bus_retries UInt64,
+    ADD COLUMN bus_poison UInt64,
+    ADD COLUMN store_writer UInt8,
+    ADD COLUMN store_received UInt64,
+    ADD COLUMN store_inserted UInt64,
+    ADD COLUMN store_duplicates UInt64,
+    ADD COLUMN store_rejected UInt64,
+    ADD COLUMN store_insert_errors UInt64,
+    ADD COLUMN store_batches UInt64,
+    ADD COLUMN store_ack_errors UInt64;
+
+ALTER TABLE vigil.health ON CLUSTER vigil
+    ADD COLUMN process String,
+    ADD COLUMN consumers_error String,
+    ADD COLUMN consumer_stream Array(String),
+    ADD COLUMN consumer_durable Array(String),
+    ADD COLUMN consumer_pending Array(UInt64),
+    ADD COLUMN consumer_ack_pending Array(UInt64),
+    ADD COLUMN consumer_redelivered Array(UInt64),
+    ADD COLUMN consumer_ack_floor Array(UInt64),
+    ADD COLUMN consumer_oldest_unacked_ns Array(UInt64),
+    ADD COLUMN bus_published UInt64,
+    ADD COLUMN bus_duplicates UInt64,
+    ADD COLUMN bus_publish_errors UInt64,
+    ADD COLUMN bus_delivered UInt64,
+    ADD COLUMN bus_redelivered UInt64,
+    ADD COLUMN bus_retries UInt64,
+    ADD COLUMN bus_poison UInt64,
+    ADD COLUMN store_writer UInt8,
+    ADD COLUMN store_received UInt64,
+    ADD COLUMN store_inserted UInt64,
+    ADD COLUMN store_duplicates UInt64,
+    ADD COLUMN store_rejected UInt64,
+    ADD COLUMN store_insert_errors UInt64,
+    ADD COLUMN store_batches UInt64,
+    ADD COLUMN store_ack_errors UInt64;
+
+INSERT INTO vigil.schema_migrations (version, name, checksum) VALUES (5, 'pipeline_health', 'fec5b59b4edc8b1e359f86fd660dff12c905baa20a17121e8c49f451a2d9522f');
+
+ALTER TABLE vigil.flows_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.flows ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.observations_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.observations ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.auth_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.auth ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.health_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.health ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.deviations_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.deviations ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.device_changes_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.device_changes ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.decisions_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.decisions ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.alerts_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.alerts ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.enforcements_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.enforcements ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.vulnerabilities_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.vulnerabilities ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.risks_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.risks ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.alert_states_local ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+ALTER TABLE vigil.alert_states ON CLUSTER vigil ADD COLUMN seq_index UInt32;
+
+INSERT INTO vigil.schema_migrations (version, name, checksum) VALUES (6, 'batch_index', '0229f2906642e5b70f75e99a3ef0861bb06ef3950ebf933415ed31c587ad8eda');
+
