@@ -46,6 +46,9 @@ type Configuration struct {
 	MaxRows int `yaml:"max_rows"`
 	// FlushInterval bounds how long an event waits in a batch.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// InsertWorkers is how many batches are inserted at once, per stream.
+	// ClickHouse takes an INSERT on one core; two let it use two.
+	InsertWorkers int `yaml:"insert_workers"`
 	// MaxBackoff caps the pause between retries of a failed insert; the
 	// first pause is 100ms and doubles.
 	MaxBackoff time.Duration `yaml:"max_backoff"`
@@ -70,6 +73,7 @@ func DefaultConfiguration() Configuration {
 		Compression:   "auto",
 		MaxRows:       50_000,
 		FlushInterval: time.Second,
+		InsertWorkers: 2,
 		MaxBackoff:    10 * time.Second,
 		AckWait:       time.Minute,
 		Migrate:       true,
@@ -116,6 +120,9 @@ func (c Configuration) Validate() []error {
 	}
 	if c.ReadTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("read_timeout: must be positive, got %s", c.ReadTimeout))
+	}
+	if c.InsertWorkers < 1 || c.InsertWorkers > 16 {
+		errs = append(errs, fmt.Errorf("insert_workers: must be between 1 and 16, got %d", c.InsertWorkers))
 	}
 	if c.Compression != "auto" && c.Compression != "lz4" && c.Compression != "none" {
 		errs = append(errs, fmt.Errorf("compression: %q is not auto, lz4 or none", c.Compression))

@@ -211,6 +211,11 @@ type batchRows interface {
 	dedupe(ctx context.Context, conn driver.Conn) (int, error)
 	insert(ctx context.Context, conn driver.Conn) error
 	reset()
+	// keep drops the rows for which keep returns false (called once per
+	// row, in order) and returns how many it dropped.
+	keep(keep func(id string) bool) int
+	// eachID calls fn with the ID of every row.
+	eachID(fn func(id string))
 }
 
 type rows[B events.Body] struct {
@@ -222,6 +227,25 @@ func (r *rows[B]) table() string         { return r.t.name }
 func (r *rows[B]) columnNames() []string { return r.t.columnNames() }
 func (r *rows[B]) len() int              { return len(r.rows) }
 func (r *rows[B]) reset()                { clear(r.rows); r.rows = r.rows[:0] }
+
+func (r *rows[B]) keep(keep func(id string) bool) int {
+	kept := r.rows[:0]
+	for _, x := range r.rows {
+		if keep(x.id) {
+			kept = append(kept, x)
+		}
+	}
+	dropped := len(r.rows) - len(kept)
+	clear(r.rows[len(kept):])
+	r.rows = kept
+	return dropped
+}
+
+func (r *rows[B]) eachID(fn func(id string)) {
+	for i := range r.rows {
+		fn(r.rows[i].id)
+	}
+}
 
 func (r *rows[B]) add(m meta, body json.RawMessage) error {
 	var b B

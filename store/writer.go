@@ -62,6 +62,12 @@ type Writer struct {
 
 	received, inserted, duplicates, rejected atomic.Uint64
 	insertErrors, batches, ackErrors         atomic.Uint64
+
+	// inflight holds the IDs of the batches being inserted, so that two
+	// inserters never insert the same event: the look-up in ClickHouse
+	// cannot see rows another insert has not finished.
+	inflightMu sync.Mutex
+	inflight   map[string]struct{}
 }
 
 // New returns an inert writer.
@@ -115,7 +121,7 @@ func (w *Writer) Start(ctx context.Context) error {
 			// A batch is acknowledged once stored: JetStream must let the
 			// two batches of each writer be outstanding, for two writers
 			// sharing the consumer.
-			MaxAckPending: 4 * w.cfg.MaxRows,
+			MaxAckPending: 2 * (w.cfg.InsertWorkers + 1) * w.cfg.MaxRows,
 			MaxDeliver:    -1,
 		})
 		if err != nil {
@@ -178,13 +184,15 @@ func (w *Writer) Stats() WriterStats {
 	}
 }
 
-// loop batches one stream. Two goroutines share two batches: one fetches
-// up to MaxRows messages for at most FlushInterval and decodes them, the
-// other inserts the previous batch (retrying until it works or the writer
-// gives up) and acknowledges it. Decoding the next batch while ClickHouse
-// takes the last keeps both busy; at most two batches are unacknowledged,
+// loop batches one stream. One goroutine fetches up to MaxRows events for
+// at most FlushInterval and decodes them; InsertWorkers others each insert
+// a batch (retrying until it works or the writer gives up) and
+// acknowledge it. ClickHouse handles one INSERT on one core: with two
+// inserts at once and the next batch decoded meanwhile, both cores work
+// (BenchmarkWriter). At most InsertWorkers+1 batches are unacknowledged,
 // which MaxAckPending allows, and none is acknowledged before it is
-// stored.
+// stored. Batches are stored in any order; an event is one row whatever
+// the order (claim keeps two inserts from taking the same event).
 type loop struct {
 	w      *Writer
 	stream string
@@ -201,22 +209,29 @@ type batch struct {
 }
 
 func (l *loop) run(fetchCtx, insertCtx context.Context) {
-	free := make(chan *batch, 2)
-	free <- &batch{kinds: newKindRows()}
-	free <- &batch{kinds: newKindRows()}
+	inserters := l.w.cfg.InsertWorkers
+	free := make(chan *batch, inserters+1)
+	for range inserters + 1 {
+		free <- &batch{kinds: newKindRows()}
+	}
 	ready := make(chan *batch, 1)
 	inserterDone := make(chan struct{})
-	go func() {
-		defer close(inserterDone)
-		for b := range ready {
-			if err := l.flush(insertCtx, b); err != nil {
-				for range ready { // abandoned by Stop: left unacknowledged
+	var iwg sync.WaitGroup
+	for range inserters {
+		iwg.Add(1)
+		go func() {
+			defer iwg.Done()
+			for b := range ready {
+				if err := l.flush(insertCtx, b); err != nil {
+					for range ready { // abandoned by Stop: left unacknowledged
+					}
+					return
 				}
-				return
+				free <- b
 			}
-			free <- b
-		}
-	}()
+		}()
+	}
+	go func() { iwg.Wait(); close(inserterDone) }()
 	defer func() {
 		close(ready)
 		<-inserterDone
@@ -344,6 +359,8 @@ func (l *loop) flush(ctx context.Context, b *batch) error {
 	heartbeat := start
 	backoff := 100 * time.Millisecond
 	done := map[string]bool{}
+	l.w.duplicates.Add(uint64(l.w.claim(b)))
+	defer l.w.release(b)
 	for {
 		err := l.insert(ctx, b, done)
 		if err == nil {
@@ -417,6 +434,40 @@ func (l *loop) ack(msgs []jetstream.Msg) {
 	if err := msgs[last].DoubleAck(ctx); err != nil {
 		l.w.ackErrors.Add(1)
 		l.logger.Warn("acknowledgement not confirmed; the batch may be delivered again and found stored", "err", err)
+	}
+}
+
+// claim registers the IDs of b as being inserted and drops from b the
+// events another batch in flight holds (a copy of an event in two
+// batches): the look-up in ClickHouse would not see them before that
+// insert ends. It returns how many it dropped. If the other batch is
+// abandoned (the writer stops), its messages stay unacknowledged and
+// bring the event back.
+func (w *Writer) claim(b *batch) int {
+	w.inflightMu.Lock()
+	defer w.inflightMu.Unlock()
+	if w.inflight == nil {
+		w.inflight = map[string]struct{}{}
+	}
+	dropped := 0
+	for _, r := range b.kinds {
+		dropped += r.keep(func(id string) bool {
+			if _, held := w.inflight[id]; held {
+				return false
+			}
+			w.inflight[id] = struct{}{}
+			return true
+		})
+	}
+	return dropped
+}
+
+// release forgets the IDs of b once its insert ended.
+func (w *Writer) release(b *batch) {
+	w.inflightMu.Lock()
+	defer w.inflightMu.Unlock()
+	for _, r := range b.kinds {
+		r.eachID(func(id string) { delete(w.inflight, id) })
 	}
 }
 

@@ -483,6 +483,7 @@ func TestConfigurationValidate(t *testing.T) {
 		{"dial_timeout", func(c *Configuration) { c.DialTimeout = 0 }, "dial_timeout:"},
 		{"read_timeout", func(c *Configuration) { c.ReadTimeout = -1 }, "read_timeout:"},
 		{"compression", func(c *Configuration) { c.Compression = "zstd" }, "compression:"},
+		{"insert_workers", func(c *Configuration) { c.InsertWorkers = 0 }, "insert_workers:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -521,5 +522,41 @@ func TestCompressionAutoIsOffOnThisMachineOnly(t *testing.T) {
 		if got := compressionMethod(cfg); got != tc.want {
 			t.Errorf("%s %v: %v, want %v", tc.compression, tc.addresses, got, tc.want)
 		}
+	}
+}
+
+// TestClaimKeepsTwoInsertsFromTheSameEvent: with several inserters, an
+// event in two batches at once (a copy) is inserted by the first batch
+// only; once that insert ended, the look-up in ClickHouse takes over.
+func TestClaimKeepsTwoInsertsFromTheSameEvent(t *testing.T) {
+	flows := benchFlows(3)
+	batchOf := func(msgs ...events.Message) *batch {
+		b := &batch{kinds: newKindRows()}
+		for i, m := range msgs {
+			data, err := m.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := decodeAt(data, events.Position{Seq: uint64(i + 1)}, b.kinds); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b
+	}
+	w := &Writer{}
+	first, second := batchOf(flows[0], flows[1]), batchOf(flows[1], flows[2])
+	if n := w.claim(first); n != 0 {
+		t.Fatalf("first batch: %d dropped", n)
+	}
+	if n := w.claim(second); n != 1 || second.kinds[events.KindFlow].len() != 1 {
+		t.Fatalf("second batch: %d dropped, %d left; want the shared event dropped", n, second.kinds[events.KindFlow].len())
+	}
+	w.release(first)
+	w.release(second)
+	if len(w.inflight) != 0 {
+		t.Fatalf("%d IDs still held after both inserts", len(w.inflight))
+	}
+	if n := w.claim(batchOf(flows[1])); n != 0 {
+		t.Fatalf("after the first insert ended: %d dropped", n)
 	}
 }
