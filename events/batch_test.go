@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -168,4 +169,62 @@ func streamMsgs(t *testing.T, b *Bus) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// TestBatchLostIsCountedPerEvent: a batch JetStream cannot take (the
+// connection is gone) is an error naming its events, counted in the
+// bus's publish errors, one per event.
+func TestBatchLostIsCountedPerEvent(t *testing.T) {
+	b := newTestBus(t, t.TempDir())
+	b.cfg.PublishTimeout = time.Second
+	bt := b.NewBatcher(BatchOptions{})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := bt.Publish(ctx, testFlow(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.conn.Close()
+	err := bt.Flush(ctx)
+	if err == nil {
+		t.Fatal("a batch sent on a closed connection was reported stored")
+	}
+	if n := FailedEvents(err); n != 3 {
+		t.Errorf("FailedEvents = %d, want 3 (%v)", n, err)
+	}
+	if st := b.Stats(); st.PublishErrors != 3 || st.Published != 0 {
+		t.Errorf("stats %+v, want 3 publish errors", st)
+	}
+	if got := err.Error(); !bytes.Contains([]byte(got), []byte("batch of 3 events on vigil.v1.flow.p")) {
+		t.Errorf("error %q does not name the batch", got)
+	}
+	if FailedEvents(errors.Join(err, errors.New("other"))) != 4 || FailedEvents(nil) != 0 {
+		t.Error("FailedEvents of a joined error")
+	}
+}
+
+// FuzzNextEvent: splitting a payload gives parts that join back to it,
+// as many as CountEvents says, none holding a separator.
+func FuzzNextEvent(f *testing.F) {
+	f.Add([]byte(`{"a":1}` + "\n" + `{"b":2}`))
+	f.Add([]byte("\n\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var parts [][]byte
+		rest := payload
+		for i := 0; rest != nil || i == 0; i++ {
+			var ev []byte
+			ev, rest = NextEvent(rest)
+			if bytes.IndexByte(ev, eventSeparator) >= 0 {
+				t.Fatalf("part %q holds a separator", ev)
+			}
+			parts = append(parts, ev)
+		}
+		if joined := bytes.Join(parts, []byte{eventSeparator}); !bytes.Equal(joined, payload) {
+			t.Fatalf("parts %q do not join to %q", parts, payload)
+		}
+		if len(payload) > 0 && CountEvents(payload) != len(parts) {
+			t.Fatalf("CountEvents %d, %d parts", CountEvents(payload), len(parts))
+		}
+	})
 }
