@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,10 +25,10 @@ import (
 // log at about 150,000 events/s on two cores (docs/deployment.md).
 //
 // A batch keeps what one message per event guaranteed:
-//   - order: a subject's events are in order within a batch, and a
-//     subject's next batch is sent only after JetStream stored the
-//     previous one (one batch in flight per subject), so a retry never
-//     overtakes;
+//   - order: a device's events, whatever their kinds, reach the stream in
+//     the order they were published (see Batcher), and a partition's next
+//     batch is sent only after JetStream stored the previous one (one
+//     batch in flight per partition), so a retry never overtakes;
 //   - no copies: the batch's Nats-Msg-Id is derived from its events' IDs
 //     (a batch of one uses the event's ID), so a batch published again
 //     (a retry, or a sensor re-reading a capture: batches of a file are
@@ -64,17 +65,25 @@ type BatchConfiguration struct {
 	// MaxBytes ends a batch before it would exceed this size. It must stay
 	// below the server's max_payload (1 MiB unless configured).
 	MaxBytes int `yaml:"max_bytes"`
+	// Span bounds the event time a batch covers: every batch whose first
+	// event is older than the newest event published minus Span is sent.
+	// Batches of different partitions reach the log out of the order of
+	// their events; Span bounds by how much, in event time, so that what
+	// engines decide on event time (learning windows, the clock) sees at
+	// most Span of skew between devices. Event time, not the wall clock:
+	// a capture file gives the same batches at any speed.
+	Span time.Duration `yaml:"span"`
 	// Linger sends a batch that is not full once its first event has
 	// waited this long (wall clock), so a quiet live network still
 	// delivers promptly. Captures read from files ignore it: their batches
-	// are cut by count and size only, which makes them reproducible.
+	// are cut by count, size and span only, which makes them reproducible.
 	Linger time.Duration `yaml:"linger"`
 }
 
 // DefaultBatch sends up to 512 events or 512 KiB per message, and waits at
 // most 50 ms on a live network.
 func DefaultBatch() BatchConfiguration {
-	return BatchConfiguration{MaxEvents: 512, MaxBytes: 512 << 10, Linger: 50 * time.Millisecond}
+	return BatchConfiguration{MaxEvents: 512, MaxBytes: 512 << 10, Span: 100 * time.Millisecond, Linger: 50 * time.Millisecond}
 }
 
 func (c BatchConfiguration) validate() []error {
@@ -84,6 +93,9 @@ func (c BatchConfiguration) validate() []error {
 	}
 	if c.MaxBytes < 1024 || c.MaxBytes > 8<<20 {
 		errs = append(errs, fmt.Errorf("batch.max_bytes: %d is outside 1 KiB..8 MiB", c.MaxBytes))
+	}
+	if c.Span < 0 {
+		errs = append(errs, fmt.Errorf("batch.span: must not be negative, got %s", c.Span))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("batch.linger: must not be negative, got %s", c.Linger))
@@ -97,15 +109,27 @@ type BatchOptions struct {
 	Linger bool
 }
 
-// Batcher publishes events in batches, one batch per subject being
-// filled and one in flight. It implements the Publisher the sensor takes;
-// Flush sends what is left. As a component, Start begins the linger loop
-// and Stop flushes and ends it. Safe for concurrent use.
+// Batcher publishes events in batches. It implements the Publisher the
+// sensor takes; Flush sends what is left. As a component, Start begins
+// the linger loop and Stop flushes and ends it. Safe for concurrent use.
+//
+// A device's events keep the order they were published in, across kinds:
+// a flow, then the observation its payload gave, then the flow's end
+// reach every consumer in that order, as with one message per event.
+// Batches are kept per partition (all of a device's kinds share its
+// partition) in publish order; an event joins the open batch of its
+// subject unless its device has an event in a later batch of the
+// partition, and a partition's batches are sent in order, one in flight
+// at a time. Without this, a batch of observations could overtake the
+// flows before them, and the inventory would see a device's address
+// before the flow that ties it to the device (measured: 2 devices more
+// and 9 deviations fewer in a report of 621 devices).
 //
 // Publish returns an error when a batch it sent could not be stored
 // after retrying for the publish timeout; the batch's events are counted
-// in the bus's PublishErrors and the error names how many. An error met
-// by the linger loop is returned by the next Publish or Flush.
+// in the bus's PublishErrors and the error names how many (BatchError).
+// An error met by the linger loop is returned by the next Publish or
+// Flush.
 type Batcher struct {
 	bus    *Bus
 	cfg    BatchConfiguration
@@ -113,33 +137,46 @@ type Batcher struct {
 	logger *slog.Logger
 
 	mu       sync.Mutex
-	subjects map[string]*subjectBatch
-	order    []*subjectBatch // creation order: flushes are reproducible
-	deferred error           // met by the linger loop, not yet returned
+	parts    map[string]*partitionBatches
+	order    []*partitionBatches // creation order: flushes are reproducible
+	deferred error               // met by the linger loop, not yet returned
+	// oldest is the event time of the oldest first event of a pending
+	// batch (zero when none), newest the latest event time published.
+	oldest, newest time.Time
 
 	loop          sync.Once // starts the linger loop
 	stop, stopped chan struct{}
 }
 
-// subjectBatch is the batch being filled for one subject and the batch in
-// flight before it.
-type subjectBatch struct {
+// partitionBatches are one partition's batches: those not sent yet, in
+// publish order, and the one in flight before them.
+type partitionBatches struct {
+	pending []*pendingBatch
+	// last is the ordinal of the batch holding each device's latest
+	// pending event (by deviceHash), next the next batch's ordinal.
+	last map[uint32]uint64
+	next uint64
+
+	inflight *inflightBatch
+	free     []*pendingBatch // sent batches, for reuse
+}
+
+type pendingBatch struct {
 	subject string
+	ord     uint64
+	first   time.Time // event time of the first event
 	buf     []byte
 	n       int
 	firstID string
 	ids     *xxh3.Hasher
 	since   time.Time // wall clock of the first event, for the linger
-
-	inflight *inflightBatch
-	spare    []byte // the buffer of the last batch stored, for reuse
 }
 
 type inflightBatch struct {
-	msg  *nats.Msg
-	n    int
-	ack  jetstream.PubAckFuture // nil when it was published synchronously
-	sent time.Time
+	batch *pendingBatch
+	msg   *nats.Msg
+	ack   jetstream.PubAckFuture // nil when it was published synchronously
+	sent  time.Time
 	// stored and failed hold the outcome once read from ack (its
 	// channels hand it out once).
 	stored *jetstream.PubAck
@@ -152,8 +189,8 @@ type inflightBatch struct {
 func (b *Bus) NewBatcher(opts BatchOptions) *Batcher {
 	bt := &Batcher{
 		bus: b, cfg: b.cfg.Batch, logger: b.logger,
-		subjects: map[string]*subjectBatch{},
-		stop:     make(chan struct{}), stopped: make(chan struct{}),
+		parts: map[string]*partitionBatches{},
+		stop:  make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if opts.Linger {
 		bt.linger = bt.cfg.Linger
@@ -176,43 +213,119 @@ func (bt *Batcher) Start(context.Context) error {
 // Stop is Close.
 func (bt *Batcher) Stop(ctx context.Context) error { return bt.Close(ctx) }
 
-// Publish adds m to its subject's batch, sending the batch when full.
+// hashedDevice is implemented by Event: the hash of its partition key.
+type hashedDevice interface{ deviceHash() uint32 }
+
+// Publish adds m to a batch of its subject, sending batches when one is
+// full.
 func (bt *Batcher) Publish(ctx context.Context, m Message) error {
 	data, err := m.Encode()
 	if err != nil {
 		bt.bus.publishErrors.Add(1)
 		return fmt.Errorf("publish: %w", err)
 	}
-	subject := m.Subject(bt.bus.cfg.Partitions)
-	id := m.Meta().ID
+	h := m.Meta()
+	var subject string
+	var device uint32 // a message of another type: one device, so kept in order
+	if d, ok := m.(hashedDevice); ok {
+		device = d.deviceHash()
+		subject = subjectOf(h.Kind, device, bt.bus.cfg.Partitions)
+	} else {
+		subject = m.Subject(bt.bus.cfg.Partitions)
+	}
+	part := subject[strings.LastIndexByte(subject, '.')+1:]
+	id, at := h.ID, h.Time
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
 	err, bt.deferred = bt.deferred, nil
-	sb := bt.subjects[subject]
-	if sb == nil {
-		sb = &subjectBatch{subject: subject, ids: xxh3.New()}
-		bt.subjects[subject] = sb
-		bt.order = append(bt.order, sb)
+	if at.After(bt.newest) {
+		bt.newest = at
+		if bt.cfg.Span > 0 && !bt.oldest.IsZero() && at.Sub(bt.oldest) > bt.cfg.Span {
+			err = errors.Join(err, bt.sendOlderThan(ctx, at.Add(-bt.cfg.Span)))
+		}
 	}
-	if sb.n > 0 && len(sb.buf)+1+len(data) > bt.cfg.MaxBytes {
-		err = errors.Join(err, bt.send(ctx, sb))
+	pt := bt.parts[part]
+	if pt == nil {
+		pt = &partitionBatches{last: map[uint32]uint64{}}
+		bt.parts[part] = pt
+		bt.order = append(bt.order, pt)
 	}
-	if sb.n == 0 {
-		sb.firstID, sb.since = id, time.Now()
-		sb.ids.Reset()
-		if sb.buf == nil {
-			sb.buf = make([]byte, 0, min(bt.cfg.MaxBytes, 64<<10))
+	var target *pendingBatch
+	for i := len(pt.pending) - 1; i >= 0; i-- {
+		if pt.pending[i].subject == subject {
+			target = pt.pending[i]
+			break
+		}
+	}
+	if target != nil {
+		if ord, ok := pt.last[device]; ok && ord > target.ord {
+			target = nil // the device has a later event in another batch
+		} else if len(target.buf)+1+len(data) > bt.cfg.MaxBytes {
+			err = errors.Join(err, bt.sendThrough(ctx, pt, target))
+			target = nil
+		}
+	}
+	if target == nil {
+		target = pt.newBatch(subject, bt.cfg.MaxBytes)
+	}
+	if target.n == 0 {
+		target.firstID, target.since, target.first = id, time.Now(), at
+		if bt.oldest.IsZero() || at.Before(bt.oldest) {
+			bt.oldest = at
 		}
 	} else {
-		sb.buf = append(sb.buf, eventSeparator)
+		target.buf = append(target.buf, eventSeparator)
 	}
-	sb.buf = append(sb.buf, data...)
-	_, _ = sb.ids.WriteString(id)
-	sb.n++
-	if sb.n >= bt.cfg.MaxEvents || len(sb.buf) >= bt.cfg.MaxBytes {
-		err = errors.Join(err, bt.send(ctx, sb))
+	target.buf = append(target.buf, data...)
+	_, _ = target.ids.WriteString(id)
+	target.n++
+	pt.last[device] = target.ord
+	if target.n >= bt.cfg.MaxEvents || len(target.buf) >= bt.cfg.MaxBytes {
+		err = errors.Join(err, bt.sendThrough(ctx, pt, target))
 	}
 	return err
+}
+
+// sendOlderThan sends, in every partition, the pending batches up to the
+// last one whose first event is before cutoff. Under mu.
+func (bt *Batcher) sendOlderThan(ctx context.Context, cutoff time.Time) error {
+	var err error
+	for _, pt := range bt.order {
+		var last *pendingBatch
+		for _, b := range pt.pending {
+			if b.first.Before(cutoff) {
+				last = b
+			}
+		}
+		if last != nil {
+			err = errors.Join(err, bt.sendThrough(ctx, pt, last))
+		}
+	}
+	bt.oldest = time.Time{}
+	for _, pt := range bt.order {
+		for _, b := range pt.pending {
+			if bt.oldest.IsZero() || b.first.Before(bt.oldest) {
+				bt.oldest = b.first
+			}
+		}
+	}
+	return err
+}
+
+// newBatch opens a batch of subject after the partition's others.
+func (pt *partitionBatches) newBatch(subject string, maxBytes int) *pendingBatch {
+	var b *pendingBatch
+	if n := len(pt.free); n > 0 {
+		b, pt.free = pt.free[n-1], pt.free[:n-1]
+		b.buf, b.n = b.buf[:0], 0
+		b.ids.Reset()
+	} else {
+		b = &pendingBatch{buf: make([]byte, 0, min(maxBytes, 64<<10)), ids: xxh3.New()}
+	}
+	b.subject, b.ord = subject, pt.next
+	pt.next++
+	pt.pending = append(pt.pending, b)
+	return b
 }
 
 // Flush sends every partial batch and waits until JetStream stored all of
@@ -222,13 +335,13 @@ func (bt *Batcher) Flush(ctx context.Context) error {
 	defer bt.mu.Unlock()
 	err := bt.deferred
 	bt.deferred = nil
-	for _, sb := range bt.order {
-		if sb.n > 0 {
-			err = errors.Join(err, bt.send(ctx, sb))
+	for _, pt := range bt.order {
+		if n := len(pt.pending); n > 0 {
+			err = errors.Join(err, bt.sendThrough(ctx, pt, pt.pending[n-1]))
 		}
 	}
-	for _, sb := range bt.order {
-		err = errors.Join(err, bt.settle(ctx, sb))
+	for _, pt := range bt.order {
+		err = errors.Join(err, bt.settle(ctx, pt))
 	}
 	return err
 }
@@ -245,50 +358,73 @@ func (bt *Batcher) Close(ctx context.Context) error {
 	return bt.Flush(ctx)
 }
 
-// send waits for the subject's batch in flight, then sends the batch being
-// filled asynchronously. Under mu.
-func (bt *Batcher) send(ctx context.Context, sb *subjectBatch) error {
-	err := bt.settle(ctx, sb)
-	msg := &nats.Msg{Subject: sb.subject, Data: sb.buf, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, batchID(sb))
-	in := &inflightBatch{msg: msg, n: sb.n, sent: time.Now()}
-	sb.buf, sb.spare = sb.spare[:0], nil
-	sb.n = 0
-	if ack, aerr := bt.bus.js.PublishMsgAsync(msg); aerr == nil {
-		in.ack = ack
-	} else {
-		// Too many publishes pending, or the connection is reconnecting:
-		// store this batch synchronously, with the usual retries.
-		in.ack = nil
+// sendThrough sends the partition's pending batches up to and including
+// last, in order. Under mu.
+func (bt *Batcher) sendThrough(ctx context.Context, pt *partitionBatches, last *pendingBatch) error {
+	var err error
+	for len(pt.pending) > 0 {
+		b := pt.pending[0]
+		pt.pending = pt.pending[1:]
+		err = errors.Join(err, bt.send(ctx, pt, b))
+		if b == last {
+			break
+		}
 	}
-	sb.inflight = in
-	if in.ack == nil {
-		err = errors.Join(err, bt.settle(ctx, sb))
+	switch {
+	case len(pt.pending) == 0:
+		clear(pt.last) // every event is sent: no later batch can overtake one
+		pt.pending = pt.pending[:0:0]
+	case len(pt.last) > 4096:
+		for d, ord := range pt.last {
+			if ord < pt.pending[0].ord {
+				delete(pt.last, d)
+			}
+		}
 	}
 	return err
 }
 
-// batchID is the Nats-Msg-Id of the batch being filled: the event's own
-// ID for a batch of one, else "b" and the XXH3-128 of the events' IDs.
-func batchID(sb *subjectBatch) string {
-	if sb.n == 1 {
-		return sb.firstID
+// send waits for the partition's batch in flight, then sends b
+// asynchronously. Under mu.
+func (bt *Batcher) send(ctx context.Context, pt *partitionBatches, b *pendingBatch) error {
+	err := bt.settle(ctx, pt)
+	msg := &nats.Msg{Subject: b.subject, Data: b.buf, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, batchID(b))
+	in := &inflightBatch{batch: b, msg: msg, sent: time.Now()}
+	if ack, aerr := bt.bus.js.PublishMsgAsync(msg); aerr == nil {
+		in.ack = ack
 	}
-	sum := sb.ids.Sum128().Bytes()
+	// Else too many publishes pending, or the connection is
+	// reconnecting: settle stores this batch synchronously, with the
+	// usual retries.
+	pt.inflight = in
+	if in.ack == nil {
+		err = errors.Join(err, bt.settle(ctx, pt))
+	}
+	return err
+}
+
+// batchID is the Nats-Msg-Id of a batch: the event's own ID for a batch
+// of one, else "b" and the XXH3-128 of the events' IDs.
+func batchID(b *pendingBatch) string {
+	if b.n == 1 {
+		return b.firstID
+	}
+	sum := b.ids.Sum128().Bytes()
 	return "b" + hex.EncodeToString(sum[:])
 }
 
-// settle waits until the subject's batch in flight is stored: its
+// settle waits until the partition's batch in flight is stored: its
 // acknowledgement, or after publishAttempt without one (a node killed, a
 // leader being elected), a synchronous retry of the same message, which
 // JetStream de-duplicates if the first attempt was stored after all.
 // Under mu.
-func (bt *Batcher) settle(ctx context.Context, sb *subjectBatch) error {
-	in := sb.inflight
+func (bt *Batcher) settle(ctx context.Context, pt *partitionBatches) error {
+	in := pt.inflight
 	if in == nil {
 		return nil
 	}
-	sb.inflight = nil
+	pt.inflight = nil
 	ack, err := in.stored, in.failed
 	if in.ack != nil && ack == nil && err == nil {
 		t := time.NewTimer(max(publishAttempt-time.Since(in.sent), time.Millisecond))
@@ -304,7 +440,7 @@ func (bt *Batcher) settle(ctx context.Context, sb *subjectBatch) error {
 	}
 	if ack == nil {
 		if err != nil {
-			bt.logger.Debug("batch not acknowledged, retrying", "subject", sb.subject, "events", in.n, "err", err)
+			bt.logger.Debug("batch not acknowledged, retrying", "subject", in.msg.Subject, "events", in.batch.n, "err", err)
 		}
 		rctx := ctx
 		if _, ok := ctx.Deadline(); !ok {
@@ -314,16 +450,17 @@ func (bt *Batcher) settle(ctx context.Context, sb *subjectBatch) error {
 		}
 		ack, err = bt.bus.publishRetrying(rctx, in.msg)
 	}
+	n := in.batch.n
+	pt.free = append(pt.free, in.batch)
 	if err != nil {
-		bt.bus.publishErrors.Add(uint64(in.n))
-		return &BatchError{Events: in.n, Subject: sb.subject, Err: err}
+		bt.bus.publishErrors.Add(uint64(n))
+		return &BatchError{Events: n, Subject: in.msg.Subject, Err: err}
 	}
 	if ack.Duplicate {
-		bt.bus.duplicates.Add(uint64(in.n))
+		bt.bus.duplicates.Add(uint64(n))
 	} else {
-		bt.bus.published.Add(uint64(in.n))
+		bt.bus.published.Add(uint64(n))
 	}
-	sb.spare = in.msg.Data
 	return nil
 }
 
@@ -361,9 +498,9 @@ func FailedEvents(err error) int {
 	return 1
 }
 
-// lingerLoop sends batches whose first event waited the linger, and
-// settles batches in flight, so a quiet network's events are neither held
-// nor left unconfirmed.
+// lingerLoop sends the batches of a partition whose oldest event waited
+// the linger, and settles batches in flight, so a quiet network's events
+// are neither held nor left unconfirmed.
 func (bt *Batcher) lingerLoop() {
 	defer close(bt.stopped)
 	tick := time.NewTicker(max(bt.linger/2, time.Millisecond))
@@ -376,12 +513,12 @@ func (bt *Batcher) lingerLoop() {
 		}
 		bt.mu.Lock()
 		ctx := context.Background()
-		for _, sb := range bt.order {
+		for _, pt := range bt.order {
 			var err error
-			if sb.n > 0 && time.Since(sb.since) >= bt.linger {
-				err = bt.send(ctx, sb)
-			} else if sb.inflight != nil && sb.inflight.done() {
-				err = bt.settle(ctx, sb)
+			if n := len(pt.pending); n > 0 && time.Since(pt.pending[0].since) >= bt.linger {
+				err = bt.sendThrough(ctx, pt, pt.pending[n-1])
+			} else if pt.inflight != nil && pt.inflight.done() {
+				err = bt.settle(ctx, pt)
 			}
 			if err != nil {
 				bt.deferred = errors.Join(bt.deferred, err)

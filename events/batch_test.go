@@ -44,6 +44,7 @@ func TestNextEventSplitsABatch(t *testing.T) {
 func TestBatchesKeepOrderIDsAndPositions(t *testing.T) {
 	b := newTestBus(t, t.TempDir())
 	b.cfg.Batch.MaxEvents = 4
+	b.cfg.Batch.Span = time.Hour // the test's events are seconds apart
 	ctx := context.Background()
 	publish := func() []string {
 		bt := b.NewBatcher(BatchOptions{})
@@ -134,9 +135,9 @@ func TestBatcherLingerSendsAQuietBatch(t *testing.T) {
 
 func TestBatchConfigurationIsValidated(t *testing.T) {
 	cfg := DefaultConfiguration()
-	cfg.Batch = BatchConfiguration{MaxEvents: 0, MaxBytes: 16 << 20, Linger: -time.Second}
+	cfg.Batch = BatchConfiguration{MaxEvents: 0, MaxBytes: 16 << 20, Span: -1, Linger: -time.Second}
 	errs := fmt.Sprint(cfg.Validate())
-	for _, want := range []string{"batch.max_events", "batch.max_bytes", "batch.linger"} {
+	for _, want := range []string{"batch.max_events", "batch.max_bytes", "batch.span", "batch.linger"} {
 		if !bytes.Contains([]byte(errs), []byte(want)) {
 			t.Errorf("no error naming %s in %s", want, errs)
 		}
@@ -177,6 +178,7 @@ func streamMsgs(t *testing.T, b *Bus) uint64 {
 func TestBatchLostIsCountedPerEvent(t *testing.T) {
 	b := newTestBus(t, t.TempDir())
 	b.cfg.PublishTimeout = time.Second
+	b.cfg.Batch.Span = time.Hour
 	bt := b.NewBatcher(BatchOptions{})
 	ctx := context.Background()
 	for i := range 3 {
@@ -227,4 +229,107 @@ func FuzzNextEvent(f *testing.F) {
 			t.Fatalf("CountEvents %d, %d parts", CountEvents(payload), len(parts))
 		}
 	})
+}
+
+// TestBatchesKeepADevicesOrderAcrossKinds: a device's flow, then its
+// observation, then its next flow reach a consumer of both kinds in that
+// order, while another device's flows still share a batch.
+func TestBatchesKeepADevicesOrderAcrossKinds(t *testing.T) {
+	b := newTestBus(t, t.TempDir())
+	b.cfg.Partitions = 1 // every device on one partition: the hard case
+	b.cfg.Batch.Span = time.Hour
+	ctx := context.Background()
+	at := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	src := Source{Component: "sensor", Name: "test"}
+	flow := func(i int, mac string) Message {
+		return MustEvent(at.Add(time.Duration(i)*time.Second), src, Flow{FlowID: "f", Phase: FlowEnd, Transport: "tcp",
+			Orig: Endpoint{MAC: mac, IP: "10.0.0.1", Port: 40000 + uint16(i)}, Resp: Endpoint{IP: "10.0.0.2", Port: 104}})
+	}
+	obs := func(i int, mac string) Message {
+		return MustEvent(at.Add(time.Duration(i)*time.Second), src, Observation{Device: DeviceKey(mac, "", 0), MAC: mac,
+			Attribute: "hostname", Value: fmt.Sprint("host-", i), Protocol: "dhcp"})
+	}
+	const pump, monitor = "00:11:22:33:44:55", "00:11:22:33:44:66"
+	sent := []Message{flow(1, pump), flow(2, monitor), obs(3, pump), flow(4, monitor), flow(5, pump), flow(6, monitor), obs(7, monitor)}
+	bt := b.NewBatcher(BatchOptions{})
+	for _, m := range sent {
+		if err := bt.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deviceOf := map[string]string{} // event ID -> MAC
+	want := map[string][]string{}
+	for _, m := range sent {
+		mac := pump
+		if bytes.Contains(must(m.Encode()), []byte(monitor)) {
+			mac = monitor
+		}
+		deviceOf[m.Meta().ID] = mac
+		want[mac] = append(want[mac], m.Meta().ID)
+	}
+	got := map[string][]string{}
+	if err := b.Read(ctx, StreamSensor, []Kind{KindFlow, KindObservation}, func(d Delivery) error {
+		got[deviceOf[d.Header.ID]] = append(got[deviceOf[d.Header.ID]], d.Header.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("each device's events in the stream (-published +stored):\n%s", diff)
+	}
+	if n := streamMsgs(t, b); n >= uint64(len(sent)) {
+		t.Errorf("%d messages for %d events: nothing was batched", n, len(sent))
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestBatchSpanBoundsTheSkewBetweenPartitions: a batch whose first event
+// is older than the newest event minus the span is sent without a Flush,
+// so a quiet partition's events do not trail the others' by more.
+func TestBatchSpanBoundsTheSkewBetweenPartitions(t *testing.T) {
+	b := newTestBus(t, t.TempDir())
+	b.cfg.Batch.Span = time.Second
+	ctx := context.Background()
+	bt := b.NewBatcher(BatchOptions{})
+	at := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	src := Source{Component: "sensor", Name: "test"}
+	obs := func(d time.Duration, mac string) Message {
+		return MustEvent(at.Add(d), src, Observation{Device: DeviceKey(mac, "", 0), MAC: mac, Attribute: "hostname", Value: mac, Protocol: "dhcp"})
+	}
+	quiet := obs(0, "00:00:00:00:00:01")
+	for _, m := range []Message{quiet, obs(500*time.Millisecond, "00:00:00:00:00:02"), obs(900*time.Millisecond, "00:00:00:00:00:03")} {
+		if err := bt.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.Stats().Published; n != 0 {
+		t.Fatalf("%d events sent within the span", n)
+	}
+	if err := bt.Publish(ctx, obs(1500*time.Millisecond, "00:00:00:00:00:04")); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() map[string]bool {
+		ids := map[string]bool{}
+		_ = b.Read(ctx, StreamSensor, []Kind{KindObservation}, func(d Delivery) error { ids[d.Header.ID] = true; return nil })
+		return ids
+	}
+	waitFor(t, func() bool { return stored()[quiet.Meta().ID] })
+	if got := stored(); len(got) != 1 {
+		t.Errorf("%d events stored, want only the one older than the span", len(got))
+	}
+	if err := bt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); len(got) != 4 {
+		t.Errorf("%d events stored after Close, want 4", len(got))
+	}
 }

@@ -195,17 +195,29 @@ func idOf(in []byte) string {
 // Subject(e.Kind, Partition(e.Body.PartitionKey(), partitions)), without
 // building the key of a flow or formatting (TestSubjectFast).
 func (e Event[B]) Subject(partitions int) string {
+	if partitions <= 1 {
+		return subjectOf(e.Kind, 0, partitions)
+	}
+	return subjectOf(e.Kind, e.deviceHash(), partitions)
+}
+
+// subjectOf is the subject of a kind's event whose device hashes to h.
+func subjectOf(k Kind, h uint32, partitions int) string {
 	p := 0
 	if partitions > 1 {
-		var h uint32
-		if f, ok := any(e.Body).(Flow); ok && isASCII(f.Orig.MAC) {
-			h = flowPartitionHash(&f)
-		} else {
-			h = fnv1a(fnvOffset, e.Body.PartitionKey())
-		}
 		p = int(h % uint32(partitions))
 	}
-	return SubjectPrefix + "." + string(e.Kind) + ".p" + strconv.Itoa(p)
+	return SubjectPrefix + "." + string(k) + ".p" + strconv.Itoa(p)
+}
+
+// deviceHash is FNV-1a of the event's partition key: the same device
+// always has the same hash (the Batcher keeps a device's events in order
+// with it; two devices sharing one only cost a shorter batch).
+func (e Event[B]) deviceHash() uint32 {
+	if f, ok := any(e.Body).(Flow); ok && isASCII(f.Orig.MAC) {
+		return flowPartitionHash(&f)
+	}
+	return fnv1a(fnvOffset, e.Body.PartitionKey())
 }
 
 const fnvOffset, fnvPrime = 2166136261, 16777619
