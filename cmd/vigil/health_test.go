@@ -99,7 +99,7 @@ func TestHealthPageSeesSensorsBesidePipelineReports(t *testing.T) {
 	publish(pipeline(1))
 	check := func(want string) {
 		t.Helper()
-		hs, err := lastHealth(ctx, bus.JetStream())
+		hs, _, err := lastHealth(ctx, bus.JetStream())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,4 +115,29 @@ func TestHealthPageSeesSensorsBesidePipelineReports(t *testing.T) {
 	publish(events.MustEvent(at.Add(time.Minute), sensor, events.Health{Sensor: "ward-20", Interface: "eth1", IntervalMS: 60000, Packets: 20}))
 	publish(pipeline(2))
 	check("ward-20/eth1 20 silent=false pipeline=false; ward-20/eth2 7 silent=true pipeline=false")
+
+	// The process's latest report comes back apart, and the page judges
+	// it by its age.
+	_, pipes, err := lastHealth(ctx, bus.JetStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pipes) != 1 || pipes[0].Report.Process != process || pipes[0].Report.Bus.Published != 2 {
+		t.Fatalf("pipeline reports %+v, want %s's second", pipes, process)
+	}
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{{time.Minute, web.HealthOK}, {2 * time.Minute, web.HealthWarning}, {6 * time.Minute, web.HealthFailing}} {
+		var got web.HealthCheck
+		pipelineHealth(pipes[0], pipes[0].At.Add(tc.after), func(component, name string, warn, fail bool, detail string, args ...any) {
+			got = web.HealthCheck{Component: component, Name: name, State: map[bool]string{true: web.HealthWarning, false: web.HealthOK}[warn], Detail: fmt.Sprintf(detail, args...)}
+			if fail {
+				got.State = web.HealthFailing
+			}
+		})
+		if got.State != tc.want || !strings.Contains(got.Detail, "last report") {
+			t.Errorf("%s after the report: %+v, want %s", tc.after, got, tc.want)
+		}
+	}
 }

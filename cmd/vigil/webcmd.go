@@ -98,9 +98,12 @@ func healthReport(ctx context.Context, eng *engines, sensor *capture.Component, 
 			"%d packets, %d dropped by the kernel, %d fragments given up, %d undecodable", s.Packets, s.KernelDrops, s.FragmentsDropped, s.DecodeErrors)
 		add("sensor", "publishing", s.PublishErrors > 0, false, "%d failed publishes, %d source errors", s.PublishErrors, s.SourceErrors)
 	}
-	hs, err := lastHealth(ctx, eng.bus.JetStream())
+	hs, pipelines, err := lastHealth(ctx, eng.bus.JetStream())
 	if err != nil {
 		add("sensor", "health events", true, false, "cannot read the latest health events: %v", err)
+	}
+	for _, p := range pipelines {
+		pipelineHealth(p, time.Now(), add)
 	}
 	for _, h := range hs {
 		port := "mirror port " + h.Interface
@@ -135,6 +138,37 @@ func healthReport(ctx context.Context, eng *engines, sensor *capture.Component, 
 			"%d pending, %d unacknowledged, oldest unacknowledged %s", c.Pending, c.AckPending, c.OldestUnacked.Round(time.Second))
 	}
 	return r
+}
+
+// pipelineSeen is a process's latest pipeline report and when it was made.
+type pipelineSeen struct {
+	At         time.Time
+	IntervalMS int64
+	Report     events.PipelineHealth
+}
+
+// pipelineHealth adds the check of one process's pipeline report: a
+// process that stopped reporting (3 intervals: warning, 10: failing) is
+// an engine or vigil run that died or lost NATS, and its last figures say
+// where it was.
+func pipelineHealth(p pipelineSeen, now time.Time, add func(component, name string, warn, fail bool, detail string, args ...any)) {
+	interval := time.Duration(p.IntervalMS) * time.Millisecond
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	age := max(now.Sub(p.At), 0)
+	var pending, unacked uint64
+	for _, c := range p.Report.Consumers {
+		pending += c.Pending
+		unacked += c.AckPending
+	}
+	failed := uint64(0)
+	if p.Report.Store != nil {
+		failed = p.Report.Store.InsertErrors
+	}
+	add("pipeline", "process "+p.Report.Process, age > 3*interval || failed > 0 || p.Report.ConsumersError != "", age > 10*interval,
+		"last report %s ago (every %s); %d consumers, %d pending, %d unacknowledged; %d failed inserts%s",
+		age.Round(time.Second), interval, len(p.Report.Consumers), pending, unacked, failed, lastError(p.Report.ConsumersError))
 }
 
 // staleBlocklist is how long a blocklist feed may go unfetched before the
@@ -194,12 +228,12 @@ const healthLookback = 10 * time.Minute
 // A subject is a partition, which several sensors and the pipeline
 // processes' reports (Health.Pipeline) may share, and its last report
 // hides the others': every report stored in the last healthLookback is
-// read too. Pipeline reports are left out (the page reads the consumers
-// itself).
-func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, error) {
+// read too. Pipeline reports come back apart, the latest of each process.
+func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, []pipelineSeen, error) {
 	if js == nil {
-		return nil, errors.New("not connected")
+		return nil, nil, errors.New("not connected")
 	}
+	byProcess := map[string]pipelineSeen{}
 	since := time.Now().Add(-healthLookback)
 	bySensor := map[string]events.Health{}
 	seqs := map[string]uint64{}
@@ -209,16 +243,16 @@ func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, e
 	} {
 		cons, err := js.OrderedConsumer(ctx, events.StreamSensor, cc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		info, err := cons.Info(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for n := info.NumPending; n > 0; n-- {
 			msg, err := cons.Next(jetstream.FetchContext(ctx))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			var seq uint64
 			if md, err := msg.Metadata(); err == nil {
@@ -228,7 +262,13 @@ func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, e
 				var data []byte
 				data, rest = events.NextEvent(rest)
 				ev, err := events.Decode[events.Health](data)
-				if err != nil || ev.Body.Pipeline != nil {
+				if err != nil {
+					continue
+				}
+				if p := ev.Body.Pipeline; p != nil {
+					if seen, ok := byProcess[p.Process]; !ok || !ev.Time.Before(seen.At) {
+						byProcess[p.Process] = pipelineSeen{At: ev.Time, IntervalMS: ev.Body.IntervalMS, Report: *p}
+					}
 					continue
 				}
 				if key := ev.Body.Sensor + "\x00" + ev.Body.Interface; seq >= seqs[key] {
@@ -244,7 +284,12 @@ func lastHealth(ctx context.Context, js jetstream.JetStream) ([]events.Health, e
 	slices.SortFunc(out, func(a, b events.Health) int {
 		return strings.Compare(a.Sensor+a.Interface, b.Sensor+b.Interface)
 	})
-	return out, nil
+	pipes := make([]pipelineSeen, 0, len(byProcess))
+	for _, p := range byProcess {
+		pipes = append(pipes, p)
+	}
+	slices.SortFunc(pipes, func(a, b pipelineSeen) int { return strings.Compare(a.Report.Process, b.Report.Process) })
+	return out, pipes, nil
 }
 
 func newWebCommand() *cobra.Command {
