@@ -195,6 +195,14 @@ func (b *Bus) NewBatcher(opts BatchOptions) *Batcher {
 	if opts.Linger {
 		bt.linger = bt.cfg.Linger
 	}
+	// A message larger than the server's max_payload is refused: keep
+	// batches below it, with room for the headers.
+	if b.conn != nil {
+		if limit := int(b.conn.MaxPayload()) - 4096; limit > 0 && bt.cfg.MaxBytes > limit {
+			bt.logger.Info("batches capped below the server's max_payload", "max_bytes", limit, "configured", bt.cfg.MaxBytes)
+			bt.cfg.MaxBytes = limit
+		}
+	}
 	return bt
 }
 

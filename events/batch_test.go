@@ -333,3 +333,14 @@ func TestBatchSpanBoundsTheSkewBetweenPartitions(t *testing.T) {
 		t.Errorf("%d events stored after Close, want 4", len(got))
 	}
 }
+
+// TestBatchesStayBelowTheServersMaxPayload: a server with a small
+// max_payload caps the batches instead of refusing them.
+func TestBatchesStayBelowTheServersMaxPayload(t *testing.T) {
+	b := newTestBus(t, t.TempDir())
+	b.cfg.Batch.MaxBytes = 8 << 20 // more than the embedded server's 1 MiB
+	bt := b.NewBatcher(BatchOptions{})
+	if limit := int(b.conn.MaxPayload()); bt.cfg.MaxBytes >= limit {
+		t.Fatalf("batches of up to %d bytes on a server taking %d", bt.cfg.MaxBytes, limit)
+	}
+}
