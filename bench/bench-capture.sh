@@ -9,7 +9,8 @@
 # BENCH_PACKETS (minimum corpus size), BENCH_CPU (core to pin, default 0),
 # BENCH_CACHE (corpus and binaries; default $XDG_CACHE_HOME/vigil-bench),
 # SHARED (the shared directory, default ../shared), NDPI=0 (Vigil alone),
-# BENCH_PROFILE=1 (one more Vigil run with a CPU profile, top printed).
+# BENCH_PROFILE=1 (one more Vigil run with a CPU profile, top printed),
+# SENSORBENCH_FLAGS (extra sensorbench flags, e.g. -batch=false).
 #
 # Progress goes to stderr; the results, a markdown table, to stdout.
 set -euo pipefail
@@ -98,7 +99,8 @@ field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 vigil_s=() ndpi_s=() allocs=() bytes=() evs=() vigil_0=() ndpi_0=() vigil_c=() ndpi_c=() vigil_m=() ndpi_m=()
 for ((i = 1; i <= RUNS; i++)); do
 	t0=$EPOCHREALTIME
-	GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" -file "$ONE" >/dev/null
+	# shellcheck disable=SC2086
+	GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" ${SENSORBENCH_FLAGS:-} -file "$ONE" >/dev/null
 	vigil_0+=("$(elapsed "$t0")")
 	if [[ $NDPI == 1 ]]; then
 		t0=$EPOCHREALTIME
@@ -106,7 +108,8 @@ for ((i = 1; i <= RUNS; i++)); do
 		ndpi_0+=("$(elapsed "$t0")")
 	fi
 	t0=$EPOCHREALTIME
-	out=$(GOMAXPROCS=1 "${CPUT[@]}" "${PIN[@]}" "$BIN/sensorbench" -file "$CORPUS")
+	# shellcheck disable=SC2086 # flags are words
+	out=$(GOMAXPROCS=1 "${CPUT[@]}" "${PIN[@]}" "$BIN/sensorbench" ${SENSORBENCH_FLAGS:-} -file "$CORPUS")
 	s=$(elapsed "$t0")
 	vigil_c+=("$(cputime)") vigil_m+=("$(peakmb)")
 	[[ $(field packets "$out") == "$PACKETS" ]] || die "sensorbench read $(field packets "$out") packets, the corpus has $PACKETS"
@@ -223,7 +226,8 @@ echo "| flow table, bytes per tracked flow (1e6 flows; TCP / UDP) | ${flow_tcp:-
 
 if [[ ${BENCH_PROFILE:-0} == 1 ]]; then
 	prof=$CACHE/sensorbench.cpu.pprof
-	GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" -file "$CORPUS" -cpuprofile "$prof" >&2
+	# shellcheck disable=SC2086
+	GOMAXPROCS=1 "${PIN[@]}" "$BIN/sensorbench" ${SENSORBENCH_FLAGS:-} -file "$CORPUS" -cpuprofile "$prof" >&2
 	say "== CPU profile of one Vigil run ($prof)"
 	"$GO" tool pprof -top -nodecount=15 "$BIN/sensorbench" "$prof" >&2 2>/dev/null
 	"$GO" tool pprof -top -cum -nodecount=25 "$BIN/sensorbench" "$prof" 2>/dev/null | tail -n 25 >&2

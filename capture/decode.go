@@ -201,16 +201,19 @@ func (d *Decoder) firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerTyp
 // Decode reads one frame into out (which it resets first). It never
 // panics: gopacket's parser turns layer panics into errors.
 func (d *Decoder) Decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo, out *Decoded) DecodeResult {
-	if lt == layers.LinkTypeEthernet && decodeFast(data, ci, out) {
+	// Only the timestamp is passed on: a CaptureInfo passed by value is
+	// copied in overlapping 16-byte blocks, which stalls (store-to-load
+	// forwarding fails) on every packet.
+	if lt == layers.LinkTypeEthernet && decodeFast(data, ci.Timestamp, out) {
 		return DecodeOK
 	}
-	return d.decodeLayers(lt, data, ci, out)
+	return d.decodeLayers(lt, data, ci.Timestamp, out)
 }
 
 // decodeLayers is Decode with gopacket's parsers, for every frame the
 // fast path (fastdecode.go) leaves to it.
-func (d *Decoder) decodeLayers(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo, out *Decoded) DecodeResult {
-	*out = Decoded{Time: ci.Timestamp}
+func (d *Decoder) decodeLayers(lt layers.LinkType, data []byte, ts time.Time, out *Decoded) DecodeResult {
+	*out = Decoded{Time: ts}
 	first, ok := d.firstLayer(lt, data)
 	if !ok {
 		return DecodeError

@@ -29,10 +29,10 @@ func decodeBoth(dec *Decoder, data []byte, n int64) (diff string, fast bool) {
 	// Decoded values are reused packet after packet: the fast path must
 	// overwrite every field, so it starts from one with all fields set.
 	viaFast, viaLayers := dirtyDecoded, dirtyDecoded
-	fast = decodeFast(data, ci, &viaFast)
+	fast = decodeFast(data, ci.Timestamp, &viaFast)
 	viaFast = dirtyDecoded
 	r1 := dec.Decode(layers.LinkTypeEthernet, data, ci, &viaFast)
-	r2 := dec.decodeLayers(layers.LinkTypeEthernet, data, ci, &viaLayers)
+	r2 := dec.decodeLayers(layers.LinkTypeEthernet, data, ci.Timestamp, &viaLayers)
 	if r1 != r2 || !reflect.DeepEqual(viaFast, viaLayers) {
 		return fmt.Sprintf("frame %x:\nDecode       %d %+v\ndecodeLayers %d %+v", data, r1, viaFast, r2, viaLayers), fast
 	}

@@ -3,6 +3,8 @@ package capture
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -49,10 +51,13 @@ type FlowTableConfig struct {
 }
 
 // flowKey is direction-independent: (a, pa) is the smaller endpoint. It
-// holds no pointer and no padding (netip.Addr holds a pointer), so the
-// map hashes it in one pass and the collector never scans it.
+// holds no pointer (netip.Addr holds one), so the collector never scans
+// it, and it is built and hashed from machine words: the byte arrays of
+// netip's As16, copied as 16-byte blocks after 8-byte stores, stalled the
+// processor on every packet (store-to-load forwarding failures, 8% of the
+// sensor's time with the map's hash).
 type flowKey struct {
-	a, b        [16]byte // the addresses' 16-byte forms
+	a, b        [2]uint64 // the addresses' 16-byte forms, big-endian words
 	pa, pb      uint16
 	vlan, inner uint16
 	proto       uint8
@@ -62,26 +67,181 @@ type flowKey struct {
 	v4 uint8
 }
 
-func (k *flowKey) setEndpoints(a netip.Addr, pa uint16, b netip.Addr, pb uint16) {
-	k.a, k.pa, k.b, k.pb = a.As16(), pa, b.As16(), pb
-	k.v4 = 0
+// equal is k == *o field by field: the compiler's == compares the key's
+// 42 bytes with 16-byte loads, which stall on a key just written in
+// 8-byte and smaller pieces (store-to-load forwarding fails).
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.a[0] == o.a[0] && k.a[1] == o.a[1] && k.b[0] == o.b[0] && k.b[1] == o.b[1] &&
+		k.pa == o.pa && k.pb == o.pb && k.vlan == o.vlan && k.inner == o.inner && k.proto == o.proto && k.v4 == o.v4
+}
+
+// addrWords returns a's 16-byte form (IPv4 mapped into IPv6) as two
+// big-endian words, and whether a is IPv4.
+func addrWords(a netip.Addr) (hi, lo uint64, is4 bool) {
 	if a.Is4() {
-		k.v4 |= 1
+		a4 := a.As4()
+		return 0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(a4[:])), true
 	}
-	if b.Is4() {
-		k.v4 |= 2
-	}
+	a16 := a.As16()
+	return binary.BigEndian.Uint64(a16[:8]), binary.BigEndian.Uint64(a16[8:]), false
 }
 
 func (k *flowKey) addrA() netip.Addr { return keyAddr(k.a, k.v4&1 != 0) }
 func (k *flowKey) addrB() netip.Addr { return keyAddr(k.b, k.v4&2 != 0) }
 
-func keyAddr(b [16]byte, is4 bool) netip.Addr {
+func keyAddr(w [2]uint64, is4 bool) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], w[0])
+	binary.BigEndian.PutUint64(b[8:], w[1])
 	a := netip.AddrFrom16(b)
 	if is4 {
 		return a.Unmap()
 	}
 	return a
+}
+
+// flowIndex finds flows by key: open addressing with linear probing over
+// a power-of-two array of slots, each holding a flow and its key's hash,
+// so a probe compares keys only when the hashes are equal. A removal
+// shifts the slots after it back instead of leaving a tombstone, so
+// lookups never slow down with churn. It holds at most 3/4 of its slots
+// and doubles when full; like a Go map it does not shrink (max_flows
+// bounds it).
+//
+// The hash is keyed with random secrets drawn per table, as Go's maps
+// seed theirs: without them, crafted 5-tuples whose hashes collide would
+// make every lookup a scan of the table (a denial of service on the
+// sensor). It mixes the key's words with those secrets by 64x64->128-bit
+// multiplication, the construction of wyhash, which is Go's own map hash
+// where the processor has no AES instructions.
+type flowIndex struct {
+	secret [6]uint64
+	slots  []flowSlot
+	n      int
+}
+
+type flowSlot struct {
+	hash uint64
+	f    *flow // nil: empty
+}
+
+// flowIndexMin is the initial number of slots.
+const flowIndexMin = 64
+
+func newFlowIndex() flowIndex {
+	x := flowIndex{slots: make([]flowSlot, flowIndexMin)}
+	for i := range x.secret {
+		// math/rand/v2's global source: ChaCha8, seeded by the runtime
+		// from the system's entropy, so not predictable from outside.
+		x.secret[i] = rand.Uint64()
+	}
+	return x
+}
+
+// hash is the key's hash under the table's secrets.
+func (x *flowIndex) hash(k *flowKey) uint64 {
+	return x.hashWords(k.a[0], k.a[1], k.b[0], k.b[1], keyPorts(k.pa, k.pb, k.vlan, k.inner), uint64(k.proto)<<32|uint64(k.v4))
+}
+
+// keyPorts packs a key's ports and VLANs into one word for the hash.
+func keyPorts(pa, pb, vlan, inner uint16) uint64 {
+	return uint64(pa)<<48 | uint64(pb)<<32 | uint64(vlan)<<16 | uint64(inner)
+}
+
+// hashWords is hash of a key given as words (addresses, keyPorts, and
+// the protocol above the IPv4 flags), so that Packet hashes the values it
+// holds in registers: reading back a key just written field by field
+// stalls on the wider loads the compiler merges the reads into
+// (store-to-load forwarding fails). Each stage folds two more words into
+// the state, as wyhash does.
+func (x *flowIndex) hashWords(ah, al, bh, bl, ports, pv uint64) uint64 {
+	s := &x.secret
+	h := mum(ah^s[0], al^s[1])
+	h = mum(h^bh^s[2], bl^s[3])
+	return mum(h^ports^s[4], pv^s[5])
+}
+
+// mum folds the 128-bit product of a and b into 64 bits.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// get returns the flow of key k (whose hash is h), or nil.
+func (x *flowIndex) get(k *flowKey, h uint64) *flow {
+	mask := uint64(len(x.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &x.slots[i]
+		if s.f == nil {
+			return nil
+		}
+		if s.hash == h && s.f.key.equal(k) {
+			return s.f
+		}
+	}
+}
+
+// add inserts f, whose key (of hash h) is not in the index.
+func (x *flowIndex) add(f *flow, h uint64) {
+	if (x.n+1)*4 > len(x.slots)*3 {
+		x.grow()
+	}
+	x.place(f, h)
+	x.n++
+}
+
+func (x *flowIndex) place(f *flow, h uint64) {
+	mask := uint64(len(x.slots) - 1)
+	i := h & mask
+	for x.slots[i].f != nil {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = flowSlot{hash: h, f: f}
+}
+
+func (x *flowIndex) grow() {
+	old := x.slots
+	x.slots = make([]flowSlot, 2*len(old))
+	for _, s := range old {
+		if s.f != nil {
+			x.place(s.f, s.hash)
+		}
+	}
+}
+
+// remove takes f out of the index; a flow that is not in it is left
+// alone.
+func (x *flowIndex) remove(f *flow) {
+	mask := uint64(len(x.slots) - 1)
+	i := x.hash(&f.key) & mask
+	for x.slots[i].f != f {
+		if x.slots[i].f == nil {
+			return
+		}
+		i = (i + 1) & mask
+	}
+	x.n--
+	// Shift back each following slot of the run that may move into the
+	// hole: one whose home (its hash's slot) is not cyclically within
+	// (hole, slot].
+	for j := (i + 1) & mask; x.slots[j].f != nil; j = (j + 1) & mask {
+		home := x.slots[j].hash & mask
+		if (j-home)&mask >= (j-i)&mask {
+			x.slots[i] = x.slots[j]
+			i = j
+		}
+	}
+	x.slots[i] = flowSlot{}
+}
+
+// all appends every flow to fs, in slot order.
+func (x *flowIndex) all(fs []*flow) []*flow {
+	for _, s := range x.slots {
+		if s.f != nil {
+			fs = append(fs, s.f)
+		}
+	}
+	return fs
 }
 
 // Lists of flows by expiry rule; each flow is on exactly one.
@@ -98,7 +258,10 @@ type flow struct {
 	key flowKey
 	id  string
 
-	origAddr, respAddr netip.Addr
+	// origB tells which side of the key the originator is (a or b): the
+	// key holds both addresses, so the flow does not hold them again
+	// (two netip.Addr are 48 bytes, and pointers for the collector).
+	origB              bool
 	origPort, respPort uint16
 	origMAC, respMAC   [6]byte
 	origHasMAC         bool
@@ -188,7 +351,7 @@ type FlowInfo struct {
 // concurrent use; each worker owns one.
 type FlowTable struct {
 	cfg     FlowTableConfig
-	flows   map[flowKey]*flow
+	flows   flowIndex
 	lists   [numLists]flowList // linked through linkExpiry
 	updates flowList           // linked through linkUpdate
 	timeout [numLists]time.Duration
@@ -208,7 +371,9 @@ type FlowTable struct {
 	nextDue time.Time
 
 	evictions uint64
-	dpiPkt    dpi.Packet
+	// free holds ended flows, reset, for reuse (recycle).
+	free   []*flow
+	dpiPkt dpi.Packet
 	// text remembers the strings of flow events (eventtext.go).
 	text eventText
 }
@@ -216,7 +381,7 @@ type FlowTable struct {
 // NewFlowTable returns an empty table that reports flows to emit and
 // names application protocols with ident (nil disables identification).
 func NewFlowTable(cfg FlowTableConfig, ident *dpi.Identifiers, emit func(events.Flow)) *FlowTable {
-	t := &FlowTable{cfg: cfg, flows: map[flowKey]*flow{}, ident: ident, emit: emit}
+	t := &FlowTable{cfg: cfg, flows: newFlowIndex(), ident: ident, emit: emit}
 	t.updates.link = linkUpdate
 	t.timeout = [numLists]time.Duration{
 		listTCP: cfg.TCPTimeout, listAttempt: cfg.TCPAttemptTimeout, listClosing: cfg.TCPLinger,
@@ -229,7 +394,7 @@ func NewFlowTable(cfg FlowTableConfig, ident *dpi.Identifiers, emit func(events.
 }
 
 // Len is the number of flows in the table.
-func (t *FlowTable) Len() int { return len(t.flows) }
+func (t *FlowTable) Len() int { return t.flows.n }
 
 // Evictions is the number of flows ended early because the table was full.
 func (t *FlowTable) Evictions() uint64 { return t.evictions }
@@ -334,11 +499,28 @@ func (t *FlowTable) update(f *flow) {
 func (t *FlowTable) end(f *flow) {
 	t.unlist(f)
 	t.unlistUpdate(f)
-	delete(t.flows, f.key)
+	t.flows.remove(f)
 	if f.app != nil && t.finish != nil {
 		t.finish(f)
 	}
 	t.emit(t.event(f, events.FlowEnd))
+	t.recycle(f)
+}
+
+// maxFreeFlows bounds the ended flows kept for reuse.
+const maxFreeFlows = 1024
+
+// recycle keeps an ended flow for the next new one: a flow is 440 bytes
+// with pointers, allocated, zeroed and later collected once per flow
+// otherwise. Nothing refers to an ended flow any more (the index, the
+// lists and the event no longer do; FlowInfo does not outlive the packet
+// it was returned for).
+func (t *FlowTable) recycle(f *flow) {
+	if len(t.free) < maxFreeFlows {
+		hist := f.history[:0]
+		*f = flow{history: hist}
+		t.free = append(t.free, f)
+	}
 }
 
 // resetClock forgets the table's time, after a Flush, so that capture
@@ -348,10 +530,7 @@ func (t *FlowTable) resetClock() { t.now, t.nextDue = time.Time{}, time.Time{} }
 // Flush ends every flow, in order of first packet then flow ID, as at the
 // end of a capture.
 func (t *FlowTable) Flush() {
-	all := make([]*flow, 0, len(t.flows))
-	for _, f := range t.flows {
-		all = append(all, f)
-	}
+	all := t.flows.all(make([]*flow, 0, t.flows.n))
 	sort.Slice(all, func(i, j int) bool {
 		if !all[i].start.Equal(all[j].start) {
 			return all[i].start.Before(all[j].start)
@@ -400,28 +579,38 @@ func (t *FlowTable) Packet(d *Decoded) (FlowInfo, bool) {
 	default:
 		sport, dport = 0, 0
 	}
-	key := flowKey{vlan: d.VLAN, inner: d.InnerVLAN, proto: proto}
-	if c := d.Src.Compare(d.Dst); c < 0 || (c == 0 && sport <= dport) {
-		key.setEndpoints(d.Src, sport, d.Dst, dport)
-	} else {
-		key.setEndpoints(d.Dst, dport, d.Src, sport)
+	sh, sl, s4 := addrWords(d.Src)
+	dh, dl, d4 := addrWords(d.Dst)
+	ah, al, bh, bl, pa, pb, v4 := sh, sl, dh, dl, sport, dport, b2u8(s4)|b2u8(d4)<<1
+	// The order of netip's Compare (IPv4 first, then by address; frames
+	// give no zones), then by port.
+	srcFirst := s4 != d4 && s4 || s4 == d4 && (sh < dh || sh == dh && (sl < dl || sl == dl && sport <= dport))
+	if !srcFirst {
+		ah, al, bh, bl, pa, pb, v4 = dh, dl, sh, sl, dport, sport, b2u8(d4)|b2u8(s4)<<1
 	}
-
-	f := t.flows[key]
+	h := t.flows.hashWords(ah, al, bh, bl, keyPorts(pa, pb, d.VLAN, d.InnerVLAN), uint64(proto)<<32|uint64(v4))
+	// Word by word: a composite literal of the arrays is built in memory
+	// and copied as one 16-byte block, the stall again.
+	var key flowKey
+	key.a[0], key.a[1], key.b[0], key.b[1] = ah, al, bh, bl
+	key.pa, key.pb, key.vlan, key.inner, key.proto, key.v4 = pa, pb, d.VLAN, d.InnerVLAN, proto, v4
+	f := t.flows.get(&key, h)
 	if f != nil && proto == protoTCP && t.isReuse(f, d) {
 		t.end(f)
 		f = nil
 	}
 	created := f == nil
 	if created {
-		if t.cfg.MaxFlows > 0 && len(t.flows) >= t.cfg.MaxFlows {
+		if t.cfg.MaxFlows > 0 && t.flows.n >= t.cfg.MaxFlows {
 			t.evictOne()
 		}
-		f = t.newFlow(key, d, sport, dport)
+		f = t.newFlow(key, h, d, sport, dport, !srcFirst)
 	}
 
+	// The packet's source is the originator when it is the key's side
+	// the originator is on, or when both sides are the same endpoint.
 	dir := 1
-	if d.Src == f.origAddr && sport == f.origPort {
+	if srcFirst != f.origB || sh == dh && sl == dl && s4 == d4 && sport == dport {
 		dir = 0
 	}
 	if dir == 0 && d.HasMAC && !f.origHasMAC {
@@ -471,6 +660,13 @@ func (t *FlowTable) Packet(d *Decoded) (FlowInfo, bool) {
 	return FlowInfo{ID: f.id, AppProto: f.appProto, FromOrig: dir == 0, Dir: dir, flow: f}, true
 }
 
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // place puts f on the expiry list its state calls for.
 func (t *FlowTable) place(f *flow) {
 	want := listICMP
@@ -493,6 +689,11 @@ func (t *FlowTable) place(f *flow) {
 		return // the linger counts from the close, not from later packets
 	case want == listAttempt && f.list == listAttempt:
 		return // the attempt timer counts from the first SYN
+	case want == f.list && t.lists[want].tail == f:
+		// Already last on its list, as after the flow's previous packet:
+		// only its time moves, later, so nextDue stays a lower bound.
+		f.ref = f.last
+		return
 	}
 	t.unlist(f)
 	f.list = want
@@ -506,9 +707,17 @@ func (t *FlowTable) place(f *flow) {
 	t.noteDue(f.ref.Add(t.timeout[want]))
 }
 
-func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow {
-	f := &flow{key: key, start: d.Time, last: d.Time, list: listICMP}
-	f.origAddr, f.origPort, f.respAddr, f.respPort = d.Src, sport, d.Dst, dport
+// newFlow makes the flow of a first packet d, whose source is the key's
+// side b when srcB.
+func (t *FlowTable) newFlow(key flowKey, h uint64, d *Decoded, sport, dport uint16, srcB bool) *flow {
+	var f *flow
+	if n := len(t.free); n > 0 {
+		f, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		f = &flow{}
+	}
+	f.key, f.start, f.last, f.list = key, d.Time, d.Time, listICMP
+	f.origB, f.origPort, f.respPort = srcB, sport, dport
 	flip := false
 	switch key.proto {
 	case protoTCP:
@@ -535,9 +744,10 @@ func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow 
 	if flip {
 		f.flipRoles()
 	}
-	f.id = flowID(key, f.origAddr, f.origPort, d.Time)
-	t.flows[key] = f
-	t.lists[listICMP].pushBack(f)
+	f.id = flowID(&f.key, f.origB, d.Time)
+	t.flows.add(f, h)
+	// Not on an expiry list yet: Packet places it (place) once its first
+	// packet is accounted.
 	if t.cfg.ActiveTimeout > 0 {
 		f.nextUpdate = d.Time.Add(t.cfg.ActiveTimeout)
 		t.updates.pushBack(f)
@@ -546,10 +756,26 @@ func (t *FlowTable) newFlow(key flowKey, d *Decoded, sport, dport uint16) *flow 
 	return f
 }
 
+// origAddr and respAddr are the originator's and the responder's
+// addresses.
+func (f *flow) origAddr() netip.Addr {
+	if f.origB {
+		return f.key.addrB()
+	}
+	return f.key.addrA()
+}
+
+func (f *flow) respAddr() netip.Addr {
+	if f.origB {
+		return f.key.addrA()
+	}
+	return f.key.addrB()
+}
+
 // flipRoles swaps originator and responder, with everything counted per
 // direction, and records it in the history.
 func (f *flow) flipRoles() {
-	f.origAddr, f.respAddr = f.respAddr, f.origAddr
+	f.origB = !f.origB
 	f.origPort, f.respPort = f.respPort, f.origPort
 	f.origMAC, f.respMAC = f.respMAC, f.origMAC
 	f.origHasMAC, f.respHasMAC = f.respHasMAC, f.origHasMAC
@@ -573,22 +799,24 @@ func (d *Decoded) dpiPacket(p *dpi.Packet, flowID string, fromOrig bool) {
 
 // flowID hashes the VLANs, the 5-tuple oriented by originator and the first
 // packet time.
-func flowID(k flowKey, orig netip.Addr, origPort uint16, start time.Time) string {
+func flowID(k *flowKey, origB bool, start time.Time) string {
 	var buf [96]byte
 	b := buf[:0]
 	b = binary.BigEndian.AppendUint16(b, k.vlan)
 	b = binary.BigEndian.AppendUint16(b, k.inner)
 	b = append(b, k.proto)
-	ka, kb := k.addrA(), k.addrB()
-	resp, respPort := kb, k.pb
-	if orig == kb && origPort == k.pb && !(ka == kb && k.pa == k.pb) {
-		resp, respPort = ka, k.pa
+	// The originator's and the responder's 16-byte addresses, from the
+	// key's words.
+	o, op, r, rp := k.a, k.pa, k.b, k.pb
+	if origB {
+		o, op, r, rp = k.b, k.pb, k.a, k.pa
 	}
-	o16, r16 := orig.As16(), resp.As16()
-	b = append(b, o16[:]...)
-	b = binary.BigEndian.AppendUint16(b, origPort)
-	b = append(b, r16[:]...)
-	b = binary.BigEndian.AppendUint16(b, respPort)
+	b = binary.BigEndian.AppendUint64(b, o[0])
+	b = binary.BigEndian.AppendUint64(b, o[1])
+	b = binary.BigEndian.AppendUint16(b, op)
+	b = binary.BigEndian.AppendUint64(b, r[0])
+	b = binary.BigEndian.AppendUint64(b, r[1])
+	b = binary.BigEndian.AppendUint16(b, rp)
 	b = binary.BigEndian.AppendUint64(b, uint64(start.UnixNano()))
 	// XXH3-128, as event IDs: a flow ID names a flow, it signs nothing,
 	// and SHA-256 here was 2% of the sensor's time.
@@ -658,13 +886,15 @@ func icmpPorts(proto, typ, code uint8) (uint16, uint16) {
 	return uint16(typ), uint16(code)
 }
 
-func (t *FlowTable) event(f *flow, phase events.FlowPhase) events.Flow {
-	ev := events.Flow{
+// event builds the event of f. Its result is named so that the event is
+// built in place, not in a local copied out (as pcapReader's results).
+func (t *FlowTable) event(f *flow, phase events.FlowPhase) (ev events.Flow) {
+	ev = events.Flow{
 		FlowID: f.id, Phase: phase, Start: f.start, Last: f.last,
 		DurationMS: f.last.Sub(f.start).Milliseconds(),
 		Transport:  transportName(f.key.proto),
-		Orig:       events.Endpoint{IP: t.text.ip(f.origAddr), Port: f.origPort},
-		Resp:       events.Endpoint{IP: t.text.ip(f.respAddr), Port: f.respPort},
+		Orig:       events.Endpoint{IP: t.text.ip(f.origAddr()), Port: f.origPort},
+		Resp:       events.Endpoint{IP: t.text.ip(f.respAddr()), Port: f.respPort},
 		VLAN:       f.key.vlan, InnerVLAN: f.key.inner,
 		OrigPackets: f.pkts[0], RespPackets: f.pkts[1],
 		OrigBytes: f.ipBytes[0], RespBytes: f.ipBytes[1],

@@ -89,6 +89,9 @@ func TestPcapReaderIsPcapgo(t *testing.T) {
 	big := bytes.Repeat([]byte{0xab}, 70000)
 	for _, magic := range []uint32{magicPcapMicro, magicPcapNano, 0xd4c3b2a1, 0x4d3cb2a1} {
 		files = append(files, pcapFile(65535, magic, []byte("short"), nil, big[:5000], big, big[:300000%len(big)]))
+		// Around the 4096-byte buffer: header and data fit together, only
+		// the data fits, neither fits.
+		files = append(files, pcapFile(65535, magic, big[:4080], big[:4081], big[:4090], big[:4096], big[:4097], []byte("end")))
 	}
 	files = append(files, pcapFile(300000, magicPcapMicro, bytes.Repeat([]byte{1}, 280000), []byte("x")))
 	for _, f := range files {

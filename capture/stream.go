@@ -16,8 +16,11 @@ type appState struct {
 	next    [2]uint32
 	started [2]bool
 	streams []*streamState
-	// counters are the flow's application counters (see events.Flow.App).
-	counters map[string]uint64
+	// counters are the flow's application counters (see events.Flow.App),
+	// in order of first count: a flow has a few, so a slice searched by
+	// name (constants, usually the same string) costs less than a map
+	// made per flow and hashed per count.
+	counters []dpi.Counter
 }
 
 type streamState struct {
@@ -165,11 +168,15 @@ func (a *appState) count(cs []dpi.Counter) {
 	if len(cs) == 0 {
 		return
 	}
-	if a.counters == nil {
-		a.counters = map[string]uint64{}
-	}
 	for _, c := range cs {
-		a.counters[c.Name] += c.N
+		i := 0
+		for i < len(a.counters) && a.counters[i].Name != c.Name {
+			i++
+		}
+		if i == len(a.counters) {
+			a.counters = append(a.counters, dpi.Counter{Name: c.Name})
+		}
+		a.counters[i].N += c.N
 	}
 }
 
@@ -179,8 +186,8 @@ func (a *appState) counterSnapshot() map[string]uint64 {
 		return nil
 	}
 	m := make(map[string]uint64, len(a.counters))
-	for k, v := range a.counters {
-		m[k] = v
+	for _, c := range a.counters {
+		m[c.Name] = c.N
 	}
 	return m
 }
