@@ -28,6 +28,13 @@ type Publisher interface {
 	Publish(ctx context.Context, m events.Message) error
 }
 
+// EncodedPublisher is a Publisher that also takes events already encoded
+// (events.Batcher): the sensor hands its events over without boxing each
+// into an events.Message, which allocated a copy of every event.
+type EncodedPublisher interface {
+	PublishEncoded(ctx context.Context, h events.Header, device uint32, payload []byte) error
+}
+
 // Flusher is a Publisher that holds events back to send them in batches
 // (events.Batcher): a capture that ends flushes it, so every event it
 // produced is stored when Run returns.
@@ -628,11 +635,11 @@ func (p *pipeline) publishOutput(at time.Time) {
 	c := p.c
 	for _, o := range p.out.Observations {
 		c.observations.Add(1)
-		p.publish(events.MustEvent(at, c.source, o))
+		publishEvent(p, at, o)
 	}
 	for _, a := range p.out.Auths {
 		c.auths.Add(1)
-		p.publish(events.MustEvent(at, c.source, a))
+		publishEvent(p, at, a)
 	}
 }
 
@@ -643,12 +650,34 @@ func (p *pipeline) emitFlow(f events.Flow) {
 	} else if f.Phase == events.FlowEnd {
 		p.c.flows.Add(1)
 	}
-	p.publish(events.MustEvent(at, p.c.source, f))
+	publishEvent(p, at, f)
+}
+
+// publishEvent publishes one of the sensor's events: encoded, to a
+// publisher that takes it so, else as a Message.
+func publishEvent[B events.Body](p *pipeline, at time.Time, body B) {
+	ev := events.MustEvent(at, p.c.source, body)
+	ep, ok := p.c.deps.Publisher.(EncodedPublisher)
+	if !ok {
+		p.publish(ev)
+		return
+	}
+	payload, err := ev.Encode()
+	if err == nil {
+		err = ep.PublishEncoded(p.ctx, ev.Header, ev.DeviceHash(), payload)
+	}
+	p.published(err)
 }
 
 func (p *pipeline) publish(m events.Message) {
-	if err := p.c.deps.Publisher.Publish(p.ctx, m); err != nil {
-		p.c.publishErrors.Add(uint64(events.FailedEvents(err))) // a batch sent by this call may hold many
+	p.published(p.c.deps.Publisher.Publish(p.ctx, m))
+}
+
+// published counts a publish's error (a batch sent by the call may have
+// held many events).
+func (p *pipeline) published(err error) {
+	if err != nil {
+		p.c.publishErrors.Add(uint64(events.FailedEvents(err)))
 		if p.firstPublishErr == nil {
 			p.firstPublishErr = err
 		}
@@ -680,5 +709,5 @@ func (p *pipeline) healthAt(at time.Time, final bool) {
 		h.SilentAfterMS = c.cfg.SilentAfter.Milliseconds()
 		h.Silent = p.haveTime && at.Sub(p.lastPacket) >= c.cfg.SilentAfter
 	}
-	p.publish(events.MustEvent(at, c.source, h))
+	publishEvent(p, at, h)
 }

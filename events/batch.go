@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -131,13 +132,21 @@ type BatchOptions struct {
 // An error met by the linger loop is returned by the next Publish or
 // Flush.
 type Batcher struct {
-	bus    *Bus
-	cfg    BatchConfiguration
-	linger time.Duration
-	logger *slog.Logger
+	store      batchStore
+	partitions int
+	timeout    time.Duration // PublishTimeout, for a retry without deadline
+	// published, duplicates and failed count events (the bus's counters).
+	published, duplicates, failed *atomic.Uint64
+	messages                      atomic.Uint64
+	cfg                           BatchConfiguration
+	linger                        time.Duration
+	logger                        *slog.Logger
 
 	mu       sync.Mutex
 	parts    map[string]*partitionBatches
+	last     *partitionBatches // the partition of the previous event, and its name
+	lastName string
+	subjects map[Kind][]string   // by kind, by partition
 	order    []*partitionBatches // creation order: flushes are reproducible
 	deferred error               // met by the linger loop, not yet returned
 	// oldest is the event time of the oldest first event of a pending
@@ -157,11 +166,16 @@ type partitionBatches struct {
 	last map[uint32]uint64
 	next uint64
 
-	inflight *inflightBatch
+	inflight *inflightBatch // nil or &flight
+	flight   inflightBatch
 	free     []*pendingBatch // sent batches, for reuse
 }
 
 type pendingBatch struct {
+	// msg is the message the batch is sent as, reused with its header:
+	// JetStream's client keeps it until the batch is settled.
+	msg     nats.Msg
+	idValue [1]string
 	subject string
 	ord     uint64
 	first   time.Time // event time of the first event
@@ -188,7 +202,9 @@ type inflightBatch struct {
 // what is left.
 func (b *Bus) NewBatcher(opts BatchOptions) *Batcher {
 	bt := &Batcher{
-		bus: b, cfg: b.cfg.Batch, logger: b.logger,
+		store: b, partitions: b.cfg.Partitions, timeout: b.cfg.PublishTimeout,
+		published: &b.published, duplicates: &b.duplicates, failed: &b.publishErrors,
+		cfg: b.cfg.Batch, logger: b.logger,
 		parts: map[string]*partitionBatches{},
 		stop:  make(chan struct{}), stopped: make(chan struct{}),
 	}
@@ -205,6 +221,55 @@ func (b *Bus) NewBatcher(opts BatchOptions) *Batcher {
 	}
 	return bt
 }
+
+// batchStore is where a Batcher's messages go: the bus's JetStream, or
+// nowhere (NewDiscardBatcher).
+type batchStore interface {
+	// publishAsync sends msg; an error means "store it with publishSync",
+	// no future and no error that it is stored already.
+	publishAsync(msg *nats.Msg) (jetstream.PubAckFuture, error)
+	// publishSync stores msg, retrying until ctx ends.
+	publishSync(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error)
+}
+
+func (b *Bus) publishAsync(msg *nats.Msg) (jetstream.PubAckFuture, error) {
+	return b.js.PublishMsgAsync(msg)
+}
+
+func (b *Bus) publishSync(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	return b.publishRetrying(ctx, msg)
+}
+
+// NewDiscardBatcher returns a batcher that does all of a Batcher's work
+// but drops its messages where it would send them: the sensor's benchmark
+// (bench/sensorbench) measures the sensor with the batch assembly it
+// really does, without a server. Messages counts what it dropped.
+func NewDiscardBatcher(cfg BatchConfiguration, partitions int) *Batcher {
+	var published, duplicates, failed atomic.Uint64
+	return &Batcher{
+		store: discardStore{}, partitions: partitions, timeout: time.Minute,
+		published: &published, duplicates: &duplicates, failed: &failed,
+		cfg: cfg, logger: slog.New(slog.DiscardHandler),
+		parts: map[string]*partitionBatches{},
+		stop:  make(chan struct{}), stopped: make(chan struct{}),
+	}
+}
+
+type discardStore struct{}
+
+// discarded is the acknowledgement of a message the discard store
+// dropped.
+var discarded jetstream.PubAck
+
+// publishAsync drops msg: a nil future and no error mean "stored".
+func (discardStore) publishAsync(*nats.Msg) (jetstream.PubAckFuture, error) { return nil, nil }
+
+func (discardStore) publishSync(context.Context, *nats.Msg) (*jetstream.PubAck, error) {
+	return &jetstream.PubAck{}, nil
+}
+
+// Messages is how many messages the batcher sent (or dropped).
+func (bt *Batcher) Messages() uint64 { return bt.messages.Load() }
 
 // Start begins the linger loop, when the batcher lingers.
 func (bt *Batcher) Start(context.Context) error {
@@ -229,22 +294,32 @@ type hashedDevice interface{ deviceHash() uint32 }
 func (bt *Batcher) Publish(ctx context.Context, m Message) error {
 	data, err := m.Encode()
 	if err != nil {
-		bt.bus.publishErrors.Add(1)
+		bt.failed.Add(1)
 		return fmt.Errorf("publish: %w", err)
 	}
-	h := m.Meta()
-	var subject string
-	var device uint32 // a message of another type: one device, so kept in order
 	if d, ok := m.(hashedDevice); ok {
-		device = d.deviceHash()
-		subject = subjectOf(h.Kind, device, bt.bus.cfg.Partitions)
-	} else {
-		subject = m.Subject(bt.bus.cfg.Partitions)
+		return bt.PublishEncoded(ctx, m.Meta(), d.deviceHash(), data)
 	}
-	part := subject[strings.LastIndexByte(subject, '.')+1:]
-	id, at := h.ID, h.Time
+	// A message of another type: one device, so kept in order.
+	return bt.publish(ctx, m.Meta(), 0, m.Subject(bt.partitions), data)
+}
+
+// PublishEncoded is Publish for an event already encoded (Event.Encode),
+// given its header and its DeviceHash: the sensor's events, without
+// boxing each one into a Message (an allocation of the whole event).
+func (bt *Batcher) PublishEncoded(ctx context.Context, h Header, device uint32, payload []byte) error {
+	return bt.publish(ctx, h, device, "", payload)
+}
+
+// publish adds an event to a batch; subject is derived from the kind and
+// the device when empty.
+func (bt *Batcher) publish(ctx context.Context, h Header, device uint32, subject string, data []byte) (err error) {
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
+	if subject == "" {
+		subject = bt.subject(h.Kind, device)
+	}
+	id, at := h.ID, h.Time
 	err, bt.deferred = bt.deferred, nil
 	if at.After(bt.newest) {
 		bt.newest = at
@@ -252,12 +327,7 @@ func (bt *Batcher) Publish(ctx context.Context, m Message) error {
 			err = errors.Join(err, bt.sendOlderThan(ctx, at.Add(-bt.cfg.Span)))
 		}
 	}
-	pt := bt.parts[part]
-	if pt == nil {
-		pt = &partitionBatches{last: map[uint32]uint64{}}
-		bt.parts[part] = pt
-		bt.order = append(bt.order, pt)
-	}
+	pt := bt.partition(subject)
 	var target *pendingBatch
 	for i := len(pt.pending) - 1; i >= 0; i-- {
 		if pt.pending[i].subject == subject {
@@ -277,7 +347,10 @@ func (bt *Batcher) Publish(ctx context.Context, m Message) error {
 		target = pt.newBatch(subject, bt.cfg.MaxBytes)
 	}
 	if target.n == 0 {
-		target.firstID, target.since, target.first = id, time.Now(), at
+		target.firstID, target.first = id, at
+		if bt.linger > 0 {
+			target.since = time.Now()
+		}
 		if bt.oldest.IsZero() || at.Before(bt.oldest) {
 			bt.oldest = at
 		}
@@ -296,28 +369,66 @@ func (bt *Batcher) Publish(ctx context.Context, m Message) error {
 
 // sendOlderThan sends, in every partition, the pending batches up to the
 // last one whose first event is before cutoff. Under mu.
+//
+// A partition's batches are opened in the order of their first events
+// (capture time only goes forward, but for a jump back), so the old ones
+// are a prefix of its pending list.
 func (bt *Batcher) sendOlderThan(ctx context.Context, cutoff time.Time) error {
 	var err error
+	bt.oldest = time.Time{}
 	for _, pt := range bt.order {
 		var last *pendingBatch
 		for _, b := range pt.pending {
-			if b.first.Before(cutoff) {
-				last = b
+			if !b.first.Before(cutoff) {
+				break
 			}
+			last = b
 		}
 		if last != nil {
 			err = errors.Join(err, bt.sendThrough(ctx, pt, last))
 		}
-	}
-	bt.oldest = time.Time{}
-	for _, pt := range bt.order {
-		for _, b := range pt.pending {
-			if bt.oldest.IsZero() || b.first.Before(bt.oldest) {
-				bt.oldest = b.first
-			}
+		if len(pt.pending) > 0 && (bt.oldest.IsZero() || pt.pending[0].first.Before(bt.oldest)) {
+			bt.oldest = pt.pending[0].first
 		}
 	}
 	return err
+}
+
+// partition returns the batches of subject's partition (its last token).
+// Under mu.
+func (bt *Batcher) partition(subject string) *partitionBatches {
+	part := subject[strings.LastIndexByte(subject, '.')+1:]
+	if bt.last != nil && bt.lastName == part {
+		return bt.last
+	}
+	pt := bt.parts[part]
+	if pt == nil {
+		pt = &partitionBatches{last: map[uint32]uint64{}}
+		bt.parts[part] = pt
+		bt.order = append(bt.order, pt)
+	}
+	bt.last, bt.lastName = pt, part
+	return pt
+}
+
+// subject is subjectOf, from a table built once per kind (formatting the
+// subject was an allocation per event). Under mu.
+func (bt *Batcher) subject(k Kind, device uint32) string {
+	subjects := bt.subjects[k]
+	if subjects == nil {
+		subjects = make([]string, max(bt.partitions, 1))
+		for p := range subjects {
+			subjects[p] = subjectOf(k, uint32(p), bt.partitions)
+		}
+		if bt.subjects == nil {
+			bt.subjects = map[Kind][]string{}
+		}
+		bt.subjects[k] = subjects
+	}
+	if bt.partitions <= 1 {
+		return subjects[0]
+	}
+	return subjects[device%uint32(bt.partitions)]
 }
 
 // newBatch opens a batch of subject after the partition's others.
@@ -328,7 +439,7 @@ func (pt *partitionBatches) newBatch(subject string, maxBytes int) *pendingBatch
 		b.buf, b.n = b.buf[:0], 0
 		b.ids.Reset()
 	} else {
-		b = &pendingBatch{buf: make([]byte, 0, min(maxBytes, 64<<10)), ids: xxh3.New()}
+		b = &pendingBatch{buf: make([]byte, 0, min(maxBytes, 4<<10)), ids: xxh3.New()}
 	}
 	b.subject, b.ord = subject, pt.next
 	pt.next++
@@ -370,21 +481,25 @@ func (bt *Batcher) Close(ctx context.Context) error {
 // last, in order. Under mu.
 func (bt *Batcher) sendThrough(ctx context.Context, pt *partitionBatches, last *pendingBatch) error {
 	var err error
-	for len(pt.pending) > 0 {
-		b := pt.pending[0]
-		pt.pending = pt.pending[1:]
-		err = errors.Join(err, bt.send(ctx, pt, b))
+	sent := 0
+	for _, b := range pt.pending {
+		sent++
+		if e := bt.send(ctx, pt, b); e != nil {
+			err = errors.Join(err, e)
+		}
 		if b == last {
 			break
 		}
 	}
-	switch {
-	case len(pt.pending) == 0:
-		clear(pt.last) // every event is sent: no later batch can overtake one
-		pt.pending = pt.pending[:0:0]
-	case len(pt.last) > 4096:
+	n := copy(pt.pending, pt.pending[sent:]) // in place: no allocation
+	clear(pt.pending[n:])
+	pt.pending = pt.pending[:n]
+	// An entry of last naming a sent batch never holds an event back
+	// (every pending batch has a higher ordinal): they are only pruned,
+	// now and then, to bound the memory.
+	if len(pt.last) > 16384 {
 		for d, ord := range pt.last {
-			if ord < pt.pending[0].ord {
+			if len(pt.pending) == 0 || ord < pt.pending[0].ord {
 				delete(pt.last, d)
 			}
 		}
@@ -396,18 +511,26 @@ func (bt *Batcher) sendThrough(ctx context.Context, pt *partitionBatches, last *
 // asynchronously. Under mu.
 func (bt *Batcher) send(ctx context.Context, pt *partitionBatches, b *pendingBatch) error {
 	err := bt.settle(ctx, pt)
-	msg := &nats.Msg{Subject: b.subject, Data: b.buf, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, batchID(b))
-	in := &inflightBatch{batch: b, msg: msg, sent: time.Now()}
-	if ack, aerr := bt.bus.js.PublishMsgAsync(msg); aerr == nil {
-		in.ack = ack
+	msg := &b.msg
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
 	}
-	// Else too many publishes pending, or the connection is
-	// reconnecting: settle stores this batch synchronously, with the
-	// usual retries.
+	b.idValue[0] = batchID(b)
+	msg.Subject, msg.Data, msg.Header[jetstream.MsgIDHeader] = b.subject, b.buf, b.idValue[:]
+	pt.flight = inflightBatch{batch: b, msg: msg, sent: time.Now()}
+	in := &pt.flight
 	pt.inflight = in
-	if in.ack == nil {
+	bt.messages.Add(1)
+	ack, aerr := bt.store.publishAsync(msg)
+	switch {
+	case aerr != nil:
+		// Too many publishes pending, or the connection is reconnecting:
+		// store this batch synchronously, with the usual retries.
 		err = errors.Join(err, bt.settle(ctx, pt))
+	case ack == nil:
+		in.stored = &discarded // NewDiscardBatcher's store
+	default:
+		in.ack = ack
 	}
 	return err
 }
@@ -453,21 +576,21 @@ func (bt *Batcher) settle(ctx context.Context, pt *partitionBatches) error {
 		rctx := ctx
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
-			rctx, cancel = context.WithTimeout(ctx, bt.bus.cfg.PublishTimeout)
+			rctx, cancel = context.WithTimeout(ctx, bt.timeout)
 			defer cancel()
 		}
-		ack, err = bt.bus.publishRetrying(rctx, in.msg)
+		ack, err = bt.store.publishSync(rctx, in.msg)
 	}
 	n := in.batch.n
 	pt.free = append(pt.free, in.batch)
 	if err != nil {
-		bt.bus.publishErrors.Add(uint64(n))
+		bt.failed.Add(uint64(n))
 		return &BatchError{Events: n, Subject: in.msg.Subject, Err: err}
 	}
 	if ack.Duplicate {
-		bt.bus.duplicates.Add(uint64(n))
+		bt.duplicates.Add(uint64(n))
 	} else {
-		bt.bus.published.Add(uint64(n))
+		bt.published.Add(uint64(n))
 	}
 	return nil
 }

@@ -210,9 +210,12 @@ func subjectOf(k Kind, h uint32, partitions int) string {
 	return SubjectPrefix + "." + string(k) + ".p" + strconv.Itoa(p)
 }
 
-// deviceHash is FNV-1a of the event's partition key: the same device
-// always has the same hash (the Batcher keeps a device's events in order
-// with it; two devices sharing one only cost a shorter batch).
+// DeviceHash is FNV-1a of the event's partition key: the same device
+// always has the same hash, and its partition is the hash modulo the
+// partitions (Batcher.PublishEncoded takes it; two devices sharing one
+// only cost a shorter batch).
+func (e Event[B]) DeviceHash() uint32 { return e.deviceHash() }
+
 func (e Event[B]) deviceHash() uint32 {
 	if f, ok := any(e.Body).(Flow); ok && isASCII(f.Orig.MAC) {
 		return flowPartitionHash(&f)

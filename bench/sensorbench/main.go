@@ -16,7 +16,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"log"
@@ -24,22 +23,18 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/zeebo/xxh3"
 
 	"github.com/vigil-health/vigil/capture"
 	"github.com/vigil-health/vigil/capture/protocols"
 	"github.com/vigil-health/vigil/events"
 )
 
-// discard is a publisher that does what the sensor's publisher
-// (events.Batcher) does before the network: encode the event, compute
-// its subject, read its header, and add it to its subject's batch (under
-// a lock, the separator and the payload appended, the ID hashed into the
-// batch's ID), a full batch given its ID and its buffer reused; the
-// batch is then dropped where the Batcher would send it.
+// discard is the sensor's publisher without the network: with -batch
+// (the default) every event goes through a real events.Batcher whose
+// store drops the messages where it would send them, so the measure
+// includes the batch assembly the sensor does (the device order, the
+// span, the batch IDs); -batch=false encodes only, as before batches.
 type discard struct {
 	events, bytes uint64
 	// kinds counts events per kind for the report, in a short list
@@ -50,19 +45,7 @@ type discard struct {
 	// dump, when set, receives every payload, one per line (-events).
 	dump *bufio.Writer
 
-	// batch: events.Batcher's per-event work (-batch).
-	batch    bool
-	limits   events.BatchConfiguration
-	mu       sync.Mutex
-	subjects map[string]*subjectBatch
-	batches  uint64
-}
-
-type subjectBatch struct {
-	buf     []byte
-	n       int
-	firstID string
-	ids     *xxh3.Hasher
+	batcher *events.Batcher // nil with -batch=false
 }
 
 type kindCount struct {
@@ -90,83 +73,72 @@ func (d *discard) kindCount(k events.Kind) uint64 {
 }
 
 var (
-	_ capture.Publisher = (*discard)(nil)
-	_ capture.Flusher   = (*discard)(nil)
+	_ capture.Publisher        = (*discard)(nil)
+	_ capture.Flusher          = (*discard)(nil)
+	_ capture.EncodedPublisher = (*discard)(nil)
 )
 
-func (d *discard) Publish(_ context.Context, m events.Message) error {
+// plain is discard without PublishEncoded: -batch=false measures the
+// sensor as it was before batches, every event boxed into a Message.
+type plain struct{ *discard }
+
+func (p plain) Publish(ctx context.Context, m events.Message) error { return p.discard.Publish(ctx, m) }
+func (p plain) Flush(ctx context.Context) error                     { return p.discard.Flush(ctx) }
+
+func (d *discard) Publish(ctx context.Context, m events.Message) error {
+	h := m.Meta()
+	d.count(h.Kind)
+	d.events++
+	if d.dump != nil {
+		data, err := m.Encode()
+		if err != nil {
+			return err
+		}
+		d.dump.Write(data)
+		d.dump.WriteByte('\n')
+	}
+	if d.batcher != nil {
+		if data, err := m.Encode(); err == nil {
+			d.bytes += uint64(len(data))
+		}
+		return d.batcher.Publish(ctx, m)
+	}
 	data, err := m.Encode()
 	if err != nil {
 		return err
 	}
-	subject := m.Subject(events.DefaultPartitions)
-	h := m.Meta()
-	d.sink += len(h.ID) + len(subject)
+	d.bytes += uint64(len(data))
+	d.sink += len(h.ID) + len(m.Subject(events.DefaultPartitions))
+	return nil
+}
+
+// PublishEncoded is the path the sensor takes when the publisher has it
+// (capture.EncodedPublisher): with -batch, the batcher's.
+func (d *discard) PublishEncoded(ctx context.Context, h events.Header, device uint32, payload []byte) error {
 	d.count(h.Kind)
 	d.events++
-	d.bytes += uint64(len(data))
+	d.bytes += uint64(len(payload))
 	if d.dump != nil {
-		d.dump.Write(data)
+		d.dump.Write(payload)
 		d.dump.WriteByte('\n')
 	}
-	if d.batch {
-		d.add(subject, h.ID, data)
-	}
-	return nil
+	return d.batcher.PublishEncoded(ctx, h, device, payload)
 }
 
-// add is events.Batcher.Publish after encoding, without the network.
-func (d *discard) add(subject, id string, data []byte) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	sb := d.subjects[subject]
-	if sb == nil {
-		sb = &subjectBatch{ids: xxh3.New()}
-		d.subjects[subject] = sb
+// Flush sends (drops) the partial batches; the capture calls it as it
+// ends.
+func (d *discard) Flush(ctx context.Context) error {
+	if d.batcher == nil {
+		return nil
 	}
-	if sb.n > 0 && len(sb.buf)+1+len(data) > d.limits.MaxBytes {
-		d.send(sb)
-	}
-	if sb.n == 0 {
-		sb.firstID = id
-		sb.ids.Reset()
-		if sb.buf == nil {
-			sb.buf = make([]byte, 0, min(d.limits.MaxBytes, 64<<10))
-		}
-	} else {
-		sb.buf = append(sb.buf, '\n')
-	}
-	sb.buf = append(sb.buf, data...)
-	_, _ = sb.ids.WriteString(id)
-	sb.n++
-	if sb.n >= d.limits.MaxEvents || len(sb.buf) >= d.limits.MaxBytes {
-		d.send(sb)
-	}
+	return d.batcher.Flush(ctx)
 }
 
-// send gives the batch its ID (events.Batcher's batchID) and drops it.
-func (d *discard) send(sb *subjectBatch) {
-	id := sb.firstID
-	if sb.n > 1 {
-		sum := sb.ids.Sum128().Bytes()
-		id = "b" + hex.EncodeToString(sum[:])
+func (d *discard) batches() uint64 {
+	if d.batcher == nil {
+		return 0
 	}
-	d.sink += len(id) + len(sb.buf)
-	d.batches++
-	sb.buf, sb.n = sb.buf[:0], 0
-}
-
-// Flush drops the partial batches where events.Batcher's Flush sends
-// them; the capture calls it as it ends.
-func (d *discard) Flush(context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, sb := range d.subjects {
-		if sb.n > 0 {
-			d.send(sb)
-		}
-	}
-	return nil
+	return d.batcher.Messages()
 }
 
 func main() {
@@ -186,7 +158,10 @@ func main() {
 	cfg := capture.DefaultConfiguration()
 	cfg.Name, cfg.Site, cfg.Files = "bench", "bench", []string{*file}
 	cfg.GCHeadroomMB = *headroom
-	pub := &discard{batch: *batch, limits: events.DefaultBatch(), subjects: map[string]*subjectBatch{}}
+	pub := &discard{}
+	if *batch {
+		pub.batcher = events.NewDiscardBatcher(events.DefaultBatch(), events.DefaultPartitions)
+	}
 	if *eventsFile != "" {
 		f, err := os.Create(*eventsFile)
 		if err != nil {
@@ -202,8 +177,12 @@ func main() {
 			}
 		}()
 	}
+	var publisher capture.Publisher = pub
+	if pub.batcher == nil {
+		publisher = plain{pub}
+	}
 	c, err := capture.New(cfg, capture.Dependencies{
-		Publisher:   pub,
+		Publisher:   publisher,
 		Identifiers: protocols.Identifiers(),
 		Dissectors:  protocols.Dissectors,
 	})
@@ -262,5 +241,5 @@ func main() {
 	fmt.Printf("packets=%d seconds=%.3f pps=%.0f allocs_per_packet=%.2f bytes_per_packet=%.1f events=%d event_bytes=%d batches=%d kinds=%s flows=%d time_jumps=%d gc=%d gomaxprocs=%d gc_headroom_mb=%d\n",
 		st.Packets, elapsed.Seconds(), float64(st.Packets)/elapsed.Seconds(),
 		float64(after.Mallocs-before.Mallocs)/n, float64(allocated)/n,
-		pub.events, pub.bytes, pub.batches, strings.Join(kinds, ","), st.Flows, st.TimeJumps, after.NumGC-before.NumGC, runtime.GOMAXPROCS(0), cfg.GCHeadroomMB)
+		pub.events, pub.bytes, pub.batches(), strings.Join(kinds, ","), st.Flows, st.TimeJumps, after.NumGC-before.NumGC, runtime.GOMAXPROCS(0), cfg.GCHeadroomMB)
 }
