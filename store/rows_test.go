@@ -106,11 +106,11 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("accepted meta %+v", m)
 			}
 			for _, c := range rows.t.columns {
-				c.values(rows.rows)
+				c.values(rows.rows, nil)
 			}
 		case *rows[events.Alert]:
 			for _, c := range rows.t.columns {
-				c.values(rows.rows)
+				c.values(rows.rows, nil)
 			}
 		}
 	})
