@@ -277,11 +277,15 @@ func (r *rows[B]) eachID(fn func(id string)) {
 }
 
 func (r *rows[B]) add(m meta, body json.RawMessage) error {
-	var b B
-	if err := json.Unmarshal(body, &b); err != nil {
-		return reject("decode %s body: %v", b.Kind(), err)
+	// Decoded in place: a body decoded into a variable of its own
+	// escaped to the heap, one more copy of every event.
+	r.rows = append(r.rows, row[B]{meta: m})
+	x := &r.rows[len(r.rows)-1]
+	if err := json.Unmarshal(body, &x.b); err != nil {
+		*x = row[B]{}
+		r.rows = r.rows[:len(r.rows)-1]
+		return reject("decode %s body: %v", x.b.Kind(), err)
 	}
-	r.rows = append(r.rows, row[B]{meta: m, b: b})
 	return nil
 }
 
