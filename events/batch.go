@@ -144,8 +144,8 @@ type Batcher struct {
 
 	mu       sync.Mutex
 	parts    map[string]*partitionBatches
-	last     *partitionBatches // the partition of the previous event, and its name
-	lastName string
+	prevPart *partitionBatches // the partition of the previous event, and its name
+	prevName string
 	subjects map[Kind][]string   // by kind, by partition
 	order    []*partitionBatches // creation order: flushes are reproducible
 	deferred error               // met by the linger loop, not yet returned
@@ -398,8 +398,8 @@ func (bt *Batcher) sendOlderThan(ctx context.Context, cutoff time.Time) error {
 // Under mu.
 func (bt *Batcher) partition(subject string) *partitionBatches {
 	part := subject[strings.LastIndexByte(subject, '.')+1:]
-	if bt.last != nil && bt.lastName == part {
-		return bt.last
+	if bt.prevPart != nil && bt.prevName == part {
+		return bt.prevPart
 	}
 	pt := bt.parts[part]
 	if pt == nil {
@@ -407,7 +407,7 @@ func (bt *Batcher) partition(subject string) *partitionBatches {
 		bt.parts[part] = pt
 		bt.order = append(bt.order, pt)
 	}
-	bt.last, bt.lastName = pt, part
+	bt.prevPart, bt.prevName = pt, part
 	return pt
 }
 
