@@ -63,14 +63,7 @@ if ((${#missing[@]})); then
 	exit 77
 fi
 
-if [[ -z ${VIGIL_RIG_LOCKFD:-} ]]; then
-	exec {lockfd}>"$LOCK"
-	flock -w 300 "$lockfd" || die "another rig run holds $LOCK"
-	export VIGIL_RIG_LOCKFD=$lockfd
-	exec timeout --kill-after=20 "${VIGIL_RIG_TIMEOUT:-$((NORMAL + 150))}" bash "$RIG_DIR/detect.sh" "$@"
-fi
-lockfd=$VIGIL_RIG_LOCKFD
-unset VIGIL_RIG_LOCKFD
+serialise detect.sh "${VIGIL_RIG_TIMEOUT:-$((NORMAL + 150))}" "$@"
 
 OUT=$1
 mkdir -p "$OUT"

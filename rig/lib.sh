@@ -7,6 +7,29 @@ die() {
 	exit 1
 }
 
+# serialise SCRIPT SECONDS ARGS...: one run at a time (flock on $LOCK),
+# then the global time bound: the first call re-executes rig/SCRIPT under
+# timeout(1) holding the lock and does not return; in that second life it
+# sets lockfd to the inherited descriptor. The lock is taken before the
+# re-execution: the open file description (and so the lock) passes to
+# timeout and to the script's second life, and waiting for another run
+# does not eat the time bound. Daemons must not inherit the lock (if the
+# run were killed with SIGKILL, orphans holding it would block the next
+# run, whose first job is to clean them up): everything started in a
+# namespace gets {lockfd}>&-.
+serialise() {
+	local script=$1 bound=$2
+	shift 2
+	if [[ -z ${VIGIL_RIG_LOCKFD:-} ]]; then
+		exec {lockfd}>"$LOCK"
+		flock -w 300 "$lockfd" || die "another rig run holds $LOCK"
+		export VIGIL_RIG_LOCKFD=$lockfd
+		exec timeout --kill-after=20 "$bound" bash "$RIG_DIR/$script" "$@"
+	fi
+	lockfd=$VIGIL_RIG_LOCKFD
+	unset VIGIL_RIG_LOCKFD
+}
+
 # nsx DEV CMD...: run CMD as device DEV (see nsexec.sh).
 nsx() {
 	local d=$1

@@ -63,23 +63,8 @@ if ((${#missing[@]})); then
 	exit 77
 fi
 
-# --- one run at a time, then the global time bound ---
-#
-# The lock is taken before re-executing under timeout(1): the open file
-# description (and so the lock) passes to timeout and to this script's
-# second life, and waiting for another run does not eat the time bound.
-
-if [[ -z ${VIGIL_RIG_LOCKFD:-} ]]; then
-	exec {lockfd}>"$LOCK"
-	flock -w 300 "$lockfd" || die "another rig run holds $LOCK"
-	export VIGIL_RIG_LOCKFD=$lockfd
-	exec timeout --kill-after=20 "${VIGIL_RIG_TIMEOUT:-120}" bash "$RIG_DIR/record.sh" "$@"
-fi
-# The daemons must not inherit the lock: if this run were killed with
-# SIGKILL, orphans holding it would block the next run, whose first job is
-# to clean them up. Everything started in a namespace gets {lockfd}>&-.
-lockfd=$VIGIL_RIG_LOCKFD
-unset VIGIL_RIG_LOCKFD
+# --- one run at a time, then the global time bound (lib.sh) ---
+serialise record.sh "${VIGIL_RIG_TIMEOUT:-120}" "$@"
 
 OUT=$1
 mkdir -p "$OUT"
