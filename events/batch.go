@@ -546,7 +546,7 @@ func batchID(b *pendingBatch) string {
 }
 
 // settle waits until the partition's batch in flight is stored: its
-// acknowledgement, or after publishAttempt without one (a node killed, a
+// acknowledgement, or after apiAttempt without one (a node killed, a
 // leader being elected), a synchronous retry of the same message, which
 // JetStream de-duplicates if the first attempt was stored after all.
 // Under mu.
@@ -558,7 +558,7 @@ func (bt *Batcher) settle(ctx context.Context, pt *partitionBatches) error {
 	pt.inflight = nil
 	ack, err := in.stored, in.failed
 	if in.ack != nil && ack == nil && err == nil {
-		t := time.NewTimer(max(publishAttempt-time.Since(in.sent), time.Millisecond))
+		t := time.NewTimer(max(apiAttempt-time.Since(in.sent), time.Millisecond))
 		select {
 		case ack = <-in.ack.Ok():
 		case err = <-in.ack.Err():
@@ -662,7 +662,7 @@ func (bt *Batcher) lingerLoop() {
 // done reports whether the batch's outcome arrived (keeping it for
 // settle) or its attempt timed out.
 func (in *inflightBatch) done() bool {
-	if in.ack == nil || in.stored != nil || in.failed != nil || time.Since(in.sent) >= publishAttempt {
+	if in.ack == nil || in.stored != nil || in.failed != nil || time.Since(in.sent) >= apiAttempt {
 		return true
 	}
 	select {

@@ -192,6 +192,15 @@ func (b *Bus) Start(ctx context.Context) error {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { b.logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		// Asynchronous errors (a permission refused, a slow consumer) go
+		// to the structured log, not to nats.go's default print on stderr.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				b.logger.Warn("nats error", "subject", sub.Subject, "err", err)
+				return
+			}
+			b.logger.Warn("nats error", "err", err)
+		}),
 	)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -358,35 +367,54 @@ func (b *Bus) Publish(ctx context.Context, m Message) error {
 	return nil
 }
 
-// publishAttempt bounds one attempt of a publish: a node killed or a
-// stream leader being elected leaves an attempt without an answer.
-const publishAttempt = 2 * time.Second
+// apiAttempt bounds one attempt of a JetStream request (a publish, a
+// checkpoint): a node killed or a stream leader being elected leaves a
+// request without any answer, and only a new attempt gets one.
+const apiAttempt = 2 * time.Second
 
 // publishRetrying publishes msg until JetStream acknowledges it or ctx
-// ends. An attempt that got no answer, or a temporary refusal, is sent
-// again: when the first attempt was stored after all, the stream drops
-// the copy by its Nats-Msg-Id, so a retry never stores an event twice.
-// An explicit refusal (a subject without stream, a permission) is final.
+// ends. When an attempt that got no answer was stored after all, the
+// stream drops the copy by its Nats-Msg-Id, so a retry never stores an
+// event twice.
 func (b *Bus) publishRetrying(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	var ack *jetstream.PubAck
+	err := b.retryAPI(ctx, "publish "+msg.Subject, func(ctx context.Context) error {
+		var err error
+		ack, err = b.js.PublishMsg(ctx, msg)
+		return err
+	})
+	return ack, err
+}
+
+// retryAPI runs op, each attempt bounded by apiAttempt, until it succeeds,
+// fails for good or ctx ends. An attempt without an answer and a
+// temporary refusal (503: no leader yet) are tried again with backoff; an
+// explicit refusal (a subject without stream, a permission, a closed
+// connection) is final.
+func (b *Bus) retryAPI(ctx context.Context, what string, op func(context.Context) error) error {
 	backoff := 50 * time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, publishAttempt)
-		ack, err := b.js.PublishMsg(actx, msg)
+		actx, cancel := context.WithTimeout(ctx, apiAttempt)
+		err := op(actx)
 		cancel()
-		var apiErr *jetstream.APIError
-		final := errors.As(err, &apiErr) && apiErr.Code != 503 || errors.Is(err, nats.ErrConnectionClosed) ||
-			errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrBadSubject)
-		if err == nil || final || ctx.Err() != nil {
-			return ack, err
+		if err == nil || finalAPIError(err) || ctx.Err() != nil {
+			return err
 		}
-		b.logger.Debug("publish not acknowledged, retrying", "subject", msg.Subject, "err", err)
+		b.logger.Debug("JetStream request not answered, retrying", "request", what, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return err
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+func finalAPIError(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code != 503 || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrBadSubject) ||
+		errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
 }
 
 func (s ConsumerSpec) subjects() []string {

@@ -35,14 +35,23 @@ const (
 	checkpointMagicV1 = "VGCP1"
 )
 
+// checkpoints returns the checkpoint object store, creating it on first
+// use. Each request is retried while the cluster elects a leader: an
+// engine stopping just after a node died must still save its state, not
+// wait for an answer that never comes.
 func (b *Bus) checkpoints(ctx context.Context) (jetstream.ObjectStore, error) {
-	os, err := b.js.ObjectStore(ctx, CheckpointBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		os, err = b.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: CheckpointBucket, Description: "Vigil projection checkpoints",
-			Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
-		})
-	}
+	var os jetstream.ObjectStore
+	err := b.retryAPI(ctx, "checkpoint store", func(ctx context.Context) error {
+		var err error
+		os, err = b.js.ObjectStore(ctx, CheckpointBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			os, err = b.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket: CheckpointBucket, Description: "Vigil projection checkpoints",
+				Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
+			})
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint store: %w", err)
 	}
@@ -50,7 +59,8 @@ func (b *Bus) checkpoints(ctx context.Context) (jetstream.ObjectStore, error) {
 }
 
 // SaveCheckpoint stores state as the checkpoint of name, to resume at
-// next, replacing the previous one.
+// next, replacing the previous one. An attempt cut short is repeated
+// whole: the object's new version replaces whatever it left.
 func (b *Bus) SaveCheckpoint(ctx context.Context, name string, next Position, state []byte) error {
 	name = b.cfg.Share.name(name)
 	os, err := b.checkpoints(ctx)
@@ -61,8 +71,12 @@ func (b *Bus) SaveCheckpoint(ctx context.Context, name string, next Position, st
 	copy(hdr[:], checkpointMagic)
 	binary.BigEndian.PutUint64(hdr[len(checkpointMagic):], next.Seq)
 	binary.BigEndian.PutUint32(hdr[len(checkpointMagic)+8:], uint32(next.Index))
-	r := io.MultiReader(bytes.NewReader(hdr[:]), bytes.NewReader(state))
-	if _, err := os.Put(ctx, jetstream.ObjectMeta{Name: name}, r); err != nil {
+	err = b.retryAPI(ctx, "save checkpoint "+name, func(ctx context.Context) error {
+		r := io.MultiReader(bytes.NewReader(hdr[:]), bytes.NewReader(state))
+		_, err := os.Put(ctx, jetstream.ObjectMeta{Name: name}, r)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
 	}
 	return nil
@@ -75,7 +89,12 @@ func (b *Bus) LoadCheckpoint(ctx context.Context, name string) (Position, []byte
 	if err != nil {
 		return Position{}, nil, false, err
 	}
-	data, err := os.GetBytes(ctx, name)
+	var data []byte
+	err = b.retryAPI(ctx, "load checkpoint "+name, func(ctx context.Context) error {
+		var err error
+		data, err = os.GetBytes(ctx, name)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return Position{}, nil, false, nil
 	}
