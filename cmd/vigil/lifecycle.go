@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,8 @@ type component interface {
 type lifecycle struct {
 	logger  *slog.Logger
 	started []named
+	// bounds of stop; zero means stopTimeout and componentStopTimeout.
+	stopBound, componentBound time.Duration
 }
 
 type named struct {
@@ -36,18 +39,36 @@ func (l *lifecycle) start(ctx context.Context, name string, c component) error {
 	return nil
 }
 
-// stop stops everything started, in reverse order, with a fresh bounded
-// context: shutdown must happen even when the run was cancelled.
+// Shutdown bounds: the whole stop stays under the 30 s that supervisors
+// (Kubernetes' grace period, systemd) commonly allow, and no component
+// may spend more than its share, so one waiting on a dead server (a
+// checkpoint while the NATS cluster elects a leader, a final insert into
+// an unreachable ClickHouse) cannot starve the ones stopped after it,
+// such as the slot lease a standby is waiting for. Whatever a component
+// could not flush stays unacknowledged in JetStream and is delivered
+// again: a cut-short stop loses no event.
+const (
+	stopTimeout          = 28 * time.Second
+	componentStopTimeout = 10 * time.Second
+)
+
+// stop stops everything started, in reverse order, with fresh bounded
+// contexts: shutdown must happen even when the run was cancelled.
 func (l *lifecycle) stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	total, each := cmp.Or(l.stopBound, stopTimeout), cmp.Or(l.componentBound, componentStopTimeout)
+	all, cancel := context.WithTimeout(context.Background(), total)
 	defer cancel()
 	var errs []error
 	for i := len(l.started) - 1; i >= 0; i-- {
 		n := l.started[i]
-		if err := n.c.Stop(ctx); err != nil {
+		ctx, cancel := context.WithTimeout(all, each)
+		start := time.Now()
+		err := n.c.Stop(ctx)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", n.name, err))
 		}
-		l.logger.Debug("stopped", "component", n.name)
+		l.logger.Debug("stopped", "component", n.name, "took", time.Since(start).Round(time.Millisecond))
 	}
 	l.started = nil
 	return errors.Join(errs...)
