@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,8 +167,15 @@ func (p *proc) stop(d time.Duration) error {
 	case <-p.done:
 		return p.err
 	case <-time.After(d):
-		p.kill()
-		return fmt.Errorf("%s did not stop within %s", p.name, d)
+		// SIGQUIT makes the Go runtime print every goroutine's stack:
+		// the error then shows where the process was stuck.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.kill()
+		}
+		return fmt.Errorf("%s did not stop within %s; its goroutines:\n%s", p.name, d, p.tail(64<<10))
 	}
 }
 
