@@ -244,18 +244,24 @@ type batchRows interface {
 	keep(keep func(id string) bool) int
 	// eachID calls fn with the ID of every row.
 	eachID(fn func(id string))
+	// reuseColumns makes inserts take the driver's column buffers from
+	// p and give them back (nil: every insert starts with empty ones).
+	reuseColumns(p *columnPool)
 }
 
 type rows[B events.Body] struct {
-	t    *table[B]
-	rows []row[B]
-	bufs []any // per column, reused by values
+	t     *table[B]
+	rows  []row[B]
+	bufs  []any       // per column, reused by values
+	pool  *columnPool // the driver's column buffers, from one insert to the next; may be nil
 }
 
 func (r *rows[B]) table() string         { return r.t.name }
 func (r *rows[B]) columnNames() []string { return r.t.columnNames() }
 func (r *rows[B]) len() int              { return len(r.rows) }
 func (r *rows[B]) reset()                { clear(r.rows); r.rows = r.rows[:0] }
+
+func (r *rows[B]) reuseColumns(p *columnPool) { r.pool = p }
 
 func (r *rows[B]) keep(keep func(id string) bool) int {
 	kept := r.rows[:0]
@@ -354,6 +360,9 @@ func (r *rows[B]) insert(ctx context.Context, conn driver.Conn) error {
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", r.t.name, err)
 	}
+	cols := batch.Columns()
+	r.pool.adopt(r.t.name, cols)
+	defer r.pool.keep(r.t.name, cols)
 	for i, c := range r.t.columns {
 		if r.bufs == nil {
 			r.bufs = make([]any, len(r.t.columns))

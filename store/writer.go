@@ -211,8 +211,13 @@ type batch struct {
 func (l *loop) run(fetchCtx, insertCtx context.Context) {
 	inserters := l.w.cfg.InsertWorkers
 	free := make(chan *batch, inserters+1)
+	pool := new(columnPool)
 	for range inserters + 1 {
-		free <- &batch{kinds: newKindRows()}
+		kinds := newKindRows()
+		for _, r := range kinds {
+			r.reuseColumns(pool)
+		}
+		free <- &batch{kinds: kinds}
 	}
 	ready := make(chan *batch, 1)
 	inserterDone := make(chan struct{})
