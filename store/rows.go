@@ -70,12 +70,25 @@ func decodeSafely(payload []byte, seq uint64, kinds map[events.Kind]batchRows) (
 }
 
 // decodeAt is decodeSafely for the event at position at of the stream.
+//
+// The fast path (fastjson.go) is tried first and used only when all of
+// it succeeds: the envelope, its checks and the body. Anything else goes
+// the general way from the start, so a rejection and its reason are the
+// general decoder's.
 func decodeAt(payload []byte, at events.Position, kinds map[events.Kind]batchRows) (env envelope, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = reject("decoder panic: %v", r)
 		}
 	}()
+	if env, ok := decodeEnvelopeFast(payload); fastDecode && ok {
+		if m, err := checkMeta(env, at.Seq); err == nil {
+			m.index = uint32(at.Index)
+			if r, ok := kinds[env.Kind]; ok && r.add(m, env.Body) == nil {
+				return env, nil
+			}
+		}
+	}
 	env, m, err := decodeMeta(payload, at.Seq)
 	if err != nil {
 		return env, err
@@ -88,37 +101,47 @@ func decodeAt(payload []byte, at events.Position, kinds map[events.Kind]batchRow
 	return env, r.add(m, env.Body)
 }
 
-// decodeMeta reads the envelope of a payload and checks what the columns
-// need: a v1 version, a 32-hex-digit ID, a time DateTime can hold.
+// decodeMeta reads the envelope of a payload with the general decoder
+// and checks it (checkMeta).
 func decodeMeta(payload []byte, seq uint64) (envelope, meta, error) {
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		return env, meta{}, reject("decode event: %v", err)
 	}
+	m, err := checkMeta(env, seq)
+	return env, m, err
+}
+
+// checkMeta checks what the columns need of an envelope: a v1 version, a
+// 32-hex-digit ID, a time DateTime can hold, an object for body.
+func checkMeta(env envelope, seq uint64) (meta, error) {
 	if env.Version != events.Version {
-		return env, meta{}, reject("version %q is not %q", env.Version, events.Version)
+		return meta{}, reject("version %q is not %q", env.Version, events.Version)
 	}
-	id, err := hex.DecodeString(env.ID)
-	if err != nil || len(id) != 16 {
-		return env, meta{}, reject("id %q is not 32 hexadecimal digits", env.ID)
+	var id [16]byte
+	if len(env.ID) != 32 {
+		return meta{}, reject("id %q is not 32 hexadecimal digits", env.ID)
+	}
+	if _, err := hex.Decode(id[:], unsafe.Slice(unsafe.StringData(env.ID), len(env.ID))); err != nil {
+		return meta{}, reject("id %q is not 32 hexadecimal digits", env.ID)
 	}
 	t := env.Time.UTC()
 	if t.Before(minTime) || t.After(maxTime) {
-		return env, meta{}, reject("time %s is outside what DateTime holds (1970 to 2106)", t.Format(time.RFC3339Nano))
+		return meta{}, reject("time %s is outside what DateTime holds (1970 to 2106)", t.Format(time.RFC3339Nano))
 	}
 	if len(env.Body) == 0 || env.Body[0] != '{' {
-		return env, meta{}, reject("body is not a JSON object")
+		return meta{}, reject("body is not a JSON object")
 	}
-	return env, meta{
-		time: t.Truncate(time.Second), ns: uint32(t.Nanosecond()), id: string(id), seq: seq,
+	return meta{
+		time: t.Truncate(time.Second), ns: uint32(t.Nanosecond()), id: string(id[:]), seq: seq,
 		src: env.Source, body: bodyString(env.Body),
 	}, nil
 }
 
 // bodyString is the body column's value: the body's bytes as a string
-// without copying them again. The decoder copied them out of the message
-// into env.Body, which nothing writes afterwards; a second copy was
-// 450 bytes of garbage per flow event.
+// without copying them again. They are the message's (the fast path) or
+// the general decoder's copy of them, which nothing writes afterwards; a
+// second copy was 450 bytes of garbage per flow event.
 func bodyString(b json.RawMessage) string {
 	if len(b) == 0 {
 		return ""
@@ -287,6 +310,12 @@ func (r *rows[B]) add(m meta, body json.RawMessage) error {
 	// escaped to the heap, one more copy of every event.
 	r.rows = append(r.rows, row[B]{meta: m})
 	x := &r.rows[len(r.rows)-1]
+	if f, ok := any(&x.b).(*events.Flow); ok && fastDecode {
+		if decodeFlowFast(body, f) {
+			return nil
+		}
+		*f = events.Flow{}
+	}
 	if err := json.Unmarshal(body, &x.b); err != nil {
 		*x = row[B]{}
 		r.rows = r.rows[:len(r.rows)-1]
