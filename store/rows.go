@@ -273,10 +273,10 @@ type batchRows interface {
 }
 
 type rows[B events.Body] struct {
-	t     *table[B]
-	rows  []row[B]
-	bufs  []any       // per column, reused by values
-	pool  *columnPool // the driver's column buffers, from one insert to the next; may be nil
+	t    *table[B]
+	rows []row[B]
+	bufs []any       // per column, reused by values
+	pool *columnPool // the driver's column buffers, from one insert to the next; may be nil
 }
 
 func (r *rows[B]) table() string         { return r.t.name }
