@@ -43,16 +43,12 @@ func TestNATSNodeKilledWhileSensorPublishes(t *testing.T) {
 	js := r.nats.client()
 	engine := r.engine("engine-a")
 	sensor := r.sensor("sensor")
-	deadline := time.Now().Add(60 * time.Second)
-	for r.streamMessages(js) < uint64(r.total())/3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	at := r.streamMessages(js)
+	// A message holds at most 8 events (batch.max_events): this many
+	// messages is between a 24th and a third of the events.
+	r.waitPublishing(js, sensor, uint64(r.total())/24)
+	at := r.streamMsgs(js)
 	r.nats.kill9(0)
-	t.Logf("killed nats node n0 after %d of %d events were stored", at, r.total())
-	if at >= uint64(r.total()) {
-		t.Error("the sensor had finished before the kill: the capture is too short for this test")
-	}
+	t.Logf("killed nats node n0 with %d messages stored, the sensor publishing %d events", at, r.total())
 	sensorDone(t, sensor)
 	r.checkExact()
 	// The engine saves its checkpoints as it stops: with the node that
@@ -144,10 +140,7 @@ func TestSensorRestartedOnTheSameCapture(t *testing.T) {
 	js := r.nats.client()
 	r.engine("engine-a")
 	first := r.sensor("sensor-1")
-	deadline := time.Now().Add(60 * time.Second)
-	for r.streamMessages(js) < uint64(r.total())/2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.waitPublishing(js, first, uint64(r.total())/16) // between a 16th and half of the events
 	first.kill()
 	t.Logf("sensor killed after %d of %d events", r.streamMessages(js), r.total())
 	second := r.sensor("sensor-2")

@@ -155,6 +155,16 @@ func (p *proc) kill() {
 	<-p.done
 }
 
+// running reports whether the process has not exited.
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // stop sends SIGTERM and waits up to d for a clean exit.
 func (p *proc) stop(d time.Duration) error {
 	select {
@@ -418,6 +428,34 @@ func (r *rig) engine(name string, args ...string) *proc {
 // sensor starts `vigil sensor` on the capture.
 func (r *rig) sensor(name string) *proc {
 	return startProc(r.t, r.dir, name, r.vigil, "sensor", "--config", r.config, "--nats", r.nats.URLs(), "--pcap", r.capture, "--log-level", "info")
+}
+
+// streamMsgs is how many messages the sensor stream holds, from its
+// state: a poll of a few milliseconds, where streamMessages reads every
+// message (a fault test that waited on it could see the sensor finish
+// while it counted).
+func (r *rig) streamMsgs(js jetstream.JetStream) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, events.StreamSensor)
+	if err != nil {
+		return 0
+	}
+	return s.CachedInfo().State.Msgs
+}
+
+// waitPublishing waits until the sensor stream holds at least msgs
+// messages, and fails the test if the sensor p had finished by then:
+// the fault would not land while it publishes.
+func (r *rig) waitPublishing(js jetstream.JetStream, p *proc, msgs uint64) {
+	r.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for r.streamMsgs(js) < msgs && time.Now().Before(deadline) && p.running() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !p.running() {
+		r.t.Fatalf("%s finished before the fault: the capture is too short for this test", p.name)
+	}
 }
 
 // streamMessages is how many events the sensor stream holds: its
