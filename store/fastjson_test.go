@@ -35,6 +35,26 @@ func fastSeeds(t testing.TB) [][]byte {
 	f.Body.App = map[string]uint64{"hl7.messages": 18446744073709551615, "dicom.c_store_rq": 0}
 	f.Body.State, f.Body.History, f.Body.AppProto = "", "", ""
 	add(events.MustEvent(f.Time.Add(time.Nanosecond), events.Source{Component: "sensor"}, f.Body))
+	obs := events.Observation{Device: pumpKey(), MAC: pump.MAC, IP: pump.IP, VLAN: 20, Attribute: "model",
+		Value: "Alaris 8015", Protocol: "dhcp", Confidence: 0.85, Evidence: "option 60 vendor class", FlowID: "flow-9"}
+	add(events.MustEvent(time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC), events.Source{Component: "sensor"}, obs))
+	obs.Confidence, obs.MAC, obs.VLAN, obs.FlowID = 1, "", 0, ""
+	add(events.MustEvent(time.Date(2026, 1, 5, 8, 0, 1, 0, time.UTC), events.Source{Component: "sensor"}, obs))
+	obs.Confidence = 0.1 + 0.2 // 0.30000000000000004, all 17 digits
+	add(events.MustEvent(time.Date(2026, 1, 5, 8, 0, 2, 0, time.UTC), events.Source{Component: "sensor"}, obs))
+	o := string(out[len(out)-3])
+	for _, v := range []string{
+		strings.Replace(o, `"confidence":0.85`, `"confidence":8.5e-1`, 1),
+		strings.Replace(o, `"confidence":0.85`, `"confidence":-0.85`, 1),
+		strings.Replace(o, `"confidence":0.85`, `"confidence":00.85`, 1),
+		strings.Replace(o, `"confidence":0.85`, `"confidence":.85`, 1),
+		strings.Replace(o, `"confidence":0.85`, `"confidence":0.`, 1),
+		strings.Replace(o, `"confidence":0.85`, `"confidence":0.850000000000000000001`, 1),
+		strings.Replace(o, `"value":"Alaris 8015"`, `"value":"Alaris \"8015\""`, 1),
+		strings.Replace(o, `"value":"Alaris 8015"`, `"value":"Älaris"`, 1),
+	} {
+		out = append(out, []byte(v))
+	}
 	flow := string(out[0])
 	for _, v := range []string{
 		strings.Replace(flow, `"version":"v1",`, ``, 1) + "",
@@ -119,6 +139,12 @@ func FuzzFastDecode(f *testing.F) {
 					t.Fatalf("flow %+v, go-json %+v (%v)", ff, gf, err)
 				}
 			}
+			var fo, gobs events.Observation
+			if decodeObservationFast(env.Body, &fo) {
+				if err := json.Unmarshal(env.Body, &gobs); err != nil || !reflect.DeepEqual(fo, gobs) {
+					t.Fatalf("observation %+v, go-json %+v (%v)", fo, gobs, err)
+				}
+			}
 		}
 	})
 }
@@ -139,12 +165,14 @@ func TestFastDecodeTakesVigilsEvents(t *testing.T) {
 		}
 		env, ok := decodeEnvelopeFast(data)
 		var fl events.Flow
-		if ok && env.Kind == events.KindFlow && decodeFlowFast(env.Body, &fl) {
+		var ob events.Observation
+		if ok && (env.Kind == events.KindFlow && decodeFlowFast(env.Body, &fl) ||
+			env.Kind == events.KindObservation && decodeObservationFast(env.Body, &ob)) {
 			fastOnes++
 		}
 	}
-	if fastOnes < 3 {
-		t.Errorf("%d flows of Vigil's own took the fast path, want the 3 of them", fastOnes)
+	if fastOnes < 6 {
+		t.Errorf("%d flows and observations of Vigil's own took the fast path, want the 6 of them", fastOnes)
 	}
 	if _, ok := decodeEnvelopeFast(seeds[0]); !ok {
 		t.Error("an event as Vigil writes it did not take the fast path")

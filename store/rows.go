@@ -310,11 +310,19 @@ func (r *rows[B]) add(m meta, body json.RawMessage) error {
 	// escaped to the heap, one more copy of every event.
 	r.rows = append(r.rows, row[B]{meta: m})
 	x := &r.rows[len(r.rows)-1]
-	if f, ok := any(&x.b).(*events.Flow); ok && fastDecode {
-		if decodeFlowFast(body, f) {
-			return nil
+	if fastDecode {
+		switch b := any(&x.b).(type) {
+		case *events.Flow:
+			if decodeFlowFast(body, b) {
+				return nil
+			}
+			*b = events.Flow{}
+		case *events.Observation:
+			if decodeObservationFast(body, b) {
+				return nil
+			}
+			*b = events.Observation{}
 		}
-		*f = events.Flow{}
 	}
 	if err := json.Unmarshal(body, &x.b); err != nil {
 		*x = row[B]{}

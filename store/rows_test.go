@@ -3,6 +3,7 @@ package store
 import (
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +203,26 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := decodeSafely(data, 1, kinds); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func BenchmarkDecodeObservation(b *testing.B) {
+	data, _ := events.MustEvent(time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC), sensor, events.Observation{
+		Device: pumpKey(), MAC: pump.MAC, VLAN: 20, Attribute: "hostname", Value: "INF-PUMP-01", Protocol: "dhcp",
+		Confidence: 0.9, Evidence: "DHCPDISCOVER option 12", FlowID: "flow-0"}).Encode()
+	kinds := newKindRows()
+	for _, fast := range []bool{true, false} {
+		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
+			fastDecode = fast
+			defer func() { fastDecode = true }()
+			b.ReportAllocs()
+			for b.Loop() {
+				kinds[events.KindObservation].reset()
+				if _, err := decodeSafely(data, 1, kinds); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
