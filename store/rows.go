@@ -81,11 +81,13 @@ func decodeAt(payload []byte, at events.Position, kinds map[events.Kind]batchRow
 			err = reject("decoder panic: %v", r)
 		}
 	}()
-	if env, ok := decodeEnvelopeFast(payload); fastDecode && ok {
-		if m, err := checkMeta(env, at.Seq); err == nil {
-			m.index = uint32(at.Index)
-			if r, ok := kinds[env.Kind]; ok && r.add(m, env.Body) == nil {
-				return env, nil
+	if fastDecode {
+		if env, ok := decodeEnvelopeFast(payload); ok {
+			if m, err := checkMeta(env, at.Seq); err == nil {
+				m.index = uint32(at.Index)
+				if r, ok := kinds[env.Kind]; ok && r.add(m, env.Body) == nil {
+					return env, nil
+				}
 			}
 		}
 	}
@@ -122,7 +124,7 @@ func checkMeta(env envelope, seq uint64) (meta, error) {
 	if len(env.ID) != 32 {
 		return meta{}, reject("id %q is not 32 hexadecimal digits", env.ID)
 	}
-	if _, err := hex.Decode(id[:], unsafe.Slice(unsafe.StringData(env.ID), len(env.ID))); err != nil {
+	if _, err := hex.Decode(id[:], []byte(env.ID)); err != nil {
 		return meta{}, reject("id %q is not 32 hexadecimal digits", env.ID)
 	}
 	t := env.Time.UTC()
