@@ -51,3 +51,11 @@ func BenchmarkDeviceKey(b *testing.B) {
 		_ = DeviceKey("00:12:21:4E:0A:12", "10.20.0.102", 20)
 	}
 }
+
+// BenchmarkDeviceKeyFmt is the fmt version, for comparison.
+func BenchmarkDeviceKeyFmt(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = deviceKeyFmt("00:12:21:4E:0A:12", "10.20.0.102", 20)
+	}
+}
