@@ -129,16 +129,9 @@ standby and takes over the slot of one that died. See docs/deployment.md.`,
 			if err != nil {
 				return err
 			}
-			var writer *store.Writer
-			if cfg.Store.Enabled() {
-				w, err := store.New(cfg.Store, store.Dependencies{Logger: logger, Bus: eng.bus})
-				if err != nil {
-					return err
-				}
-				if err := lc.start(ctx, "store", w); err != nil {
-					return err
-				}
-				writer = w
+			writer, err := startStore(ctx, cfg, logger, lc, eng.bus)
+			if err != nil {
+				return err
 			}
 			if err := startHealth(ctx, cmd.ErrOrStderr(), cfg, logger, lc, eng.bus, writer); err != nil {
 				return err

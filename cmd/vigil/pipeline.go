@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-health/vigil/inventory/classify"
 	"github.com/vigil-health/vigil/inventory/oui"
 	"github.com/vigil-health/vigil/policy"
+	"github.com/vigil-health/vigil/store"
 	"github.com/vigil-health/vigil/web"
 )
 
@@ -42,6 +43,22 @@ type engines struct {
 	feeds []web.Feed
 	// blocklists are the feeds firewalls poll, watched by the health page.
 	blocklists []*edl.Feed
+}
+
+// startStore starts the ClickHouse writer on bus when store.addresses is
+// set (nil otherwise); `vigil run`, `vigil engine` and the tests share it.
+func startStore(ctx context.Context, cfg Config, logger *slog.Logger, lc *lifecycle, bus *events.Bus) (*store.Writer, error) {
+	if !cfg.Store.Enabled() {
+		return nil, nil
+	}
+	w, err := store.New(cfg.Store, store.Dependencies{Logger: logger, Bus: bus})
+	if err != nil {
+		return nil, err
+	}
+	if err := lc.start(ctx, "store", w); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // startEngines starts the bus and the engines in dependency order,

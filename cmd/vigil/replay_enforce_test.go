@@ -53,11 +53,8 @@ func TestReplayRebuildsTheEnforcementState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := store.New(cfg.Store, store.Dependencies{Logger: logger, Bus: eng.bus})
+	w, err := startStore(ctx, cfg, logger, lc, eng.bus)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lc.start(ctx, "store", w); err != nil {
 		t.Fatal(err)
 	}
 
