@@ -2,11 +2,15 @@ package enforce
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-health/vigil/events"
 )
@@ -89,6 +93,28 @@ func (s DesiredState) Bucket() (map[string][]byte, error) {
 			return nil, fmt.Errorf("encode rate: %w", err)
 		}
 		out[keyRate] = b
+	}
+	return out, nil
+}
+
+// ReadBucket returns the keys and values of the live bucket, to compare
+// with DesiredState.Bucket.
+func ReadBucket(ctx context.Context, js jetstream.JetStream, bucket string) (map[string][]byte, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("enforcement bucket %s: %w", bucket, err)
+	}
+	keys, err := kv.Keys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, fmt.Errorf("enforcement bucket %s: %w", bucket, err)
+	}
+	out := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("enforcement bucket %s key %s: %w", bucket, k, err)
+		}
+		out[k] = e.Value()
 	}
 	return out, nil
 }

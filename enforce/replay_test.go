@@ -2,7 +2,6 @@ package enforce
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -113,22 +112,13 @@ func enforcementEvents(t testing.TB, bus *events.Bus) []events.Event[events.Enfo
 // bucketContents reads every key of the live bucket.
 func bucketContents(t testing.TB, js jetstream.JetStream, bucket string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, bucket)
+	kv, err := ReadBucket(context.Background(), js, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := kv.Keys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, k := range keys {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = string(e.Value())
+	for k, v := range kv {
+		out[k] = string(v)
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -225,22 +224,13 @@ func TestReplayRebuildsTheEnforcementState(t *testing.T) {
 // liveBucket reads every key of the enforcement bucket.
 func liveBucket(t *testing.T, js jetstream.JetStream, bucket string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, bucket)
+	kv, err := enforce.ReadBucket(context.Background(), js, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := kv.Keys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, k := range keys {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = string(e.Value())
+	for k, v := range kv {
+		out[k] = string(v)
 	}
 	return out
 }
